@@ -1,0 +1,58 @@
+"""The one task runner: ``nox`` runs lint, type checks and the whole test suite.
+
+``nox -s demo`` runs the demo, ``nox -s bench`` the benchmarks.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+
+CORE = "packages/dexcost-core"
+PACKAGES = [CORE]
+LINT_TOOLS = ["ruff>=0.8"]
+TYPE_TOOLS = ["mypy>=1.13", "types-PyYAML"]
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100"]
+# Real libraries the tests drive; none is a dependency of dexcost itself.
+TEST_LIBRARIES = ["litellm"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install(*LINT_TOOLS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the public packages."""
+    session.install(*TYPE_TOOLS, *[f"./{p}" for p in PACKAGES])
+    session.run("mypy", "packages/dexcost-core/src/dexcost")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite against the installed packages."""
+    session.install(*TEST_TOOLS, *TEST_LIBRARIES, *[f"./{p}" for p in PACKAGES])
+    # litellm must not fetch its price map from the network at import (tests only).
+    session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """A day of a small agent business, ending with its cost report."""
+    session.install(f"./{CORE}")
+    session.run("python", "examples/agent_day.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: hot-path overhead and store throughput, printed as a table."""
+    session.install(f"./{CORE}")
+    session.run("python", "bench/run.py", *session.posargs)
