@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Union
+from typing import TypeAlias
 
-MoneyInput = Union[Decimal, str, int]
+MoneyInput: TypeAlias = "Decimal | str | int"
 
 ZERO = Decimal(0)
 

@@ -1,0 +1,304 @@
+"""The live handle of an open task: :class:`TrackedTask` and its recording methods."""
+
+from __future__ import annotations
+
+import time
+import uuid
+import warnings
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from . import _validate as check
+from ._ids import uuid7
+from ._models import Event, Task
+from ._money import ZERO, MoneyInput, to_money
+
+if TYPE_CHECKING:
+    from ._tracker import CostTracker
+
+_COST_EVENT_TYPES = ("external_cost", "compute_cost")
+_END_STATUSES = ("success", "failed")
+_utc = timezone.utc
+
+
+class TrackedTask:
+    """An open task: record costs into it, then :meth:`end` it exactly once.
+
+    Created by ``dexcost.task()``, ``CostTracker.task()`` or ``CostTracker.start_task()``.
+    """
+
+    __slots__ = ("__weakref__", "_ended", "_failures", "_parent", "_retries", "_tracker", "task")
+
+    def __init__(self, tracker: CostTracker, task: Task, parent: TrackedTask | None) -> None:
+        self.task = task
+        self._tracker = tracker
+        self._parent = parent
+        self._ended = False
+        # Last unconsumed failed call per model: (event_id, error_type, monotonic time).
+        self._failures: dict[str, tuple[uuid.UUID, str, float]] = {}
+        # Events flagged as retries, oldest first, for mark_not_retry().
+        self._retries: list[Event] = []
+        task._live = self
+
+    def __repr__(self) -> str:
+        t = self.task
+        return f"<TrackedTask {t.task_type!r} {t.task_id} {t.status} ${t.total_cost_usd}>"
+
+    def __del__(self) -> None:
+        if not getattr(self, "_ended", True):
+            warnings.warn(
+                f"dexcost task {self.task.task_type!r} ({self.task.task_id}) was never ended: "
+                "call end() exactly once (or use `with dexcost.task(...)`); it is stored "
+                "as 'pending' with the costs recorded so far",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+
+    @property
+    def task_id(self) -> uuid.UUID:
+        """The unique id of this task."""
+        return self.task.task_id
+
+    @property
+    def ended(self) -> bool:
+        """True once :meth:`end` has run."""
+        return self._ended
+
+    # -- recording -----------------------------------------------------------------------
+
+    def record_cost(
+        self,
+        service: str,
+        cost_usd: MoneyInput,
+        *,
+        event_type: str = "external_cost",
+        cost_confidence: str = "exact",
+        pricing_source: str = "manual",
+        pricing_version: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Event:
+        """Record a non-LLM cost (a paid API call, compute time) against this task."""
+        if event_type not in _COST_EVENT_TYPES:
+            raise ValueError(
+                f"event_type must be 'external_cost' or 'compute_cost', got {event_type!r}; "
+                "record LLM calls with record_llm_call() and retries with mark_retry()"
+            )
+        return self._emit(
+            Event(
+                event_id=uuid7(),
+                task_id=self.task.task_id,
+                event_type=event_type,
+                cost_usd=to_money(cost_usd),
+                cost_confidence=check.confidence(cost_confidence),
+                pricing_source=check.pricing_source(pricing_source),
+                pricing_version=pricing_version,
+                service_name=check.name(service, "service"),
+                occurred_at=datetime.now(_utc),
+                details=check.details(details),
+            )
+        )
+
+    def record_usage(
+        self,
+        service: str,
+        units: int | float = 1,
+        *,
+        details: dict[str, Any] | None = None,
+        event_type: str = "external_cost",
+    ) -> Event:
+        """Record ``units`` of a service priced from the rate registry (units × rate)."""
+        if event_type not in _COST_EVENT_TYPES:
+            raise ValueError(
+                f"event_type must be 'external_cost' or 'compute_cost', got {event_type!r}"
+            )
+        rates = self._tracker.rates
+        rate = rates.get(service)
+        if rate is None:
+            raise ValueError(
+                f"no rate registered for service {service!r}: register one with "
+                f"tracker.register_rate({service!r}, per='request', cost_usd='0.005') "
+                "or load a rates file with tracker.load_rates(path)"
+            )
+        if isinstance(units, bool) or not isinstance(units, (int, float)):
+            raise TypeError(f"units must be an int or a float, not {type(units).__name__}")
+        if not units >= 0 or units == float("inf"):
+            raise ValueError(f"units must be a finite, non-negative number, got {units!r}")
+        quantity = Decimal(units) if isinstance(units, int) else Decimal(repr(units))
+        info = check.details(details)
+        info.setdefault("units", str(quantity))
+        info.setdefault("per", rate.per)
+        return self._emit(
+            Event(
+                event_id=uuid7(),
+                task_id=self.task.task_id,
+                event_type=event_type,
+                cost_usd=rate.cost_usd * quantity,
+                cost_confidence="computed",
+                pricing_source="rate_registry",
+                pricing_version=rates.pricing_version,
+                service_name=service,
+                occurred_at=datetime.now(_utc),
+                details=info,
+            )
+        )
+
+    def record_llm_call(
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: MoneyInput | None = None,
+        *,
+        cost_confidence: str | None = None,
+        pricing_source: str | None = None,
+        cached_tokens: int = 0,
+        latency_ms: int | None = None,
+        details: dict[str, Any] | None = None,
+        error_type: str | None = None,
+        cache_creation_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        service_tier: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Event:
+        """Record one LLM call; the cost is computed by the PricingEngine when omitted.
+
+        ``input_tokens`` counts all input tokens, including ``cached_tokens`` (billed at
+        the cache-read price) and ``cache_creation_tokens`` (billed at the cache-write
+        price); ``output_tokens`` includes ``reasoning_tokens``.
+        """
+        check.name(provider, "provider")
+        check.name(model, "model")
+        tin = check.tokens(input_tokens, "input_tokens")
+        tout = check.tokens(output_tokens, "output_tokens")
+        cached = check.tokens(cached_tokens, "cached_tokens")
+        written = check.tokens(cache_creation_tokens, "cache_creation_tokens")
+        reasoning = check.tokens(reasoning_tokens, "reasoning_tokens")
+        if latency_ms is not None:
+            latency_ms = check.tokens(latency_ms, "latency_ms")
+        tracker = self._tracker
+        if cost_usd is None:
+            result = tracker.pricing.get_cost(
+                model,
+                tin,
+                tout,
+                cached,
+                written,
+                provider=provider,
+                reasoning_tokens=reasoning,
+                service_tier=service_tier,
+                cache_write_1h_tokens=check.tokens(cache_write_1h_tokens, "cache_write_1h_tokens"),
+            )
+            cost = result.cost_usd
+            confidence = cost_confidence or result.cost_confidence
+            source = pricing_source or result.pricing_source
+            version: str | None = result.pricing_version
+        else:
+            cost = to_money(cost_usd)
+            confidence = cost_confidence or "exact"
+            source = pricing_source or "manual"
+            version = None
+        info = check.details(details)
+        if service_tier is not None:
+            info.setdefault("service_tier", service_tier)
+        event = Event(
+            event_id=uuid7(),
+            task_id=self.task.task_id,
+            event_type="llm_call",
+            cost_usd=cost,
+            cost_confidence=check.confidence(confidence),
+            pricing_source=check.pricing_source(source),
+            pricing_version=version,
+            provider=provider,
+            model=model,
+            input_tokens=tin,
+            output_tokens=tout,
+            cached_tokens=cached,
+            cache_creation_tokens=written,
+            reasoning_tokens=reasoning or None,
+            latency_ms=latency_ms,
+            error_type=error_type,
+            occurred_at=occurred_at or datetime.now(_utc),
+            details=info,
+        )
+        engine = tracker.retry_engine
+        if engine is not None:
+            now = time.monotonic()
+            verdict = engine.judge(self._failures.pop(model, None), now)
+            if verdict.is_retry:
+                event.is_retry = True
+                event.retry_reason = verdict.reason
+                event.retry_of = verdict.retry_of
+                event.details["retry_confidence"] = round(verdict.confidence, 3)
+            if error_type is not None:
+                self._failures[model] = (event.event_id, error_type, now)
+        return self._emit(event)
+
+    def mark_retry(
+        self,
+        reason: str,
+        *,
+        cost_usd: MoneyInput = ZERO,
+        retry_of: uuid.UUID | None = None,
+    ) -> Event:
+        """Flag a retry explicitly; its cost counts towards the task's retry cost."""
+        check.name(reason, "reason")
+        if retry_of is not None and not isinstance(retry_of, uuid.UUID):
+            raise TypeError(f"retry_of must be a uuid.UUID, not {type(retry_of).__name__}")
+        return self._emit(
+            Event(
+                event_id=uuid7(),
+                task_id=self.task.task_id,
+                event_type="retry_marker",
+                cost_usd=to_money(cost_usd),
+                cost_confidence="exact",
+                pricing_source="manual",
+                is_retry=True,
+                retry_reason=reason,
+                retry_of=retry_of,
+                occurred_at=datetime.now(_utc),
+            )
+        )
+
+    def mark_not_retry(self, event_id: uuid.UUID | None = None) -> Event | None:
+        """Un-flag a false-positive retry: the latest one, or the event ``event_id``.
+
+        Returns the updated event, or None when no such retry exists in this task.
+        """
+        return self._tracker._unflag_retry(self, event_id)
+
+    def link_trace(self, provider: str, trace_id: str) -> None:
+        """Link a trace from another observability tool (Langfuse, LangSmith, ...)."""
+        link = {
+            "provider": check.name(provider, "provider"),
+            "trace_id": check.name(trace_id, "trace_id"),
+        }
+        links = self.task.metadata.setdefault("_trace_links", [])
+        if link not in links:
+            links.append(link)
+            if self._ended:
+                self._tracker._persist(self.task)
+
+    def get_trace_links(self) -> list[dict[str, str]]:
+        """Every linked trace as ``{"provider": ..., "trace_id": ...}``."""
+        return [dict(link) for link in self.task.metadata.get("_trace_links", [])]
+
+    def end(self, status: str = "success") -> None:
+        """Close the task and persist it. Call exactly once; a second call raises."""
+        if status not in _END_STATUSES:
+            raise ValueError(f"status must be 'success' or 'failed', got {status!r}")
+        self._tracker._end_task(self, status, None)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> Event:
+        if self._ended:
+            raise RuntimeError(
+                f"task {self.task.task_type!r} ({self.task.task_id}) has already ended; "
+                "record costs before end(), or open a new task"
+            )
+        self._tracker._emit(self, event)
+        return event
