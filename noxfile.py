@@ -15,7 +15,7 @@ CORE = "packages/dexcost-core"
 PACKAGES = [CORE]
 LINT_TOOLS = ["ruff>=0.8"]
 TYPE_TOOLS = ["mypy>=1.13", "types-PyYAML"]
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100"]
+TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
 # Real libraries the tests drive; none is a dependency of dexcost itself.
 TEST_LIBRARIES = ["litellm"]
 

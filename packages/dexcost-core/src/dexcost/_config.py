@@ -65,6 +65,9 @@ class DexcostConfig:
                 f"session_idle_timeout must be positive, got {self.session_idle_timeout!r}"
             )
         self.redact_fields = list(self.redact_fields or [])
+        from ._retry import RetryHeuristicEngine
+
+        RetryHeuristicEngine(self.retry_heuristic_window, self.retry_heuristic_threshold)
 
     @property
     def storage_mode(self) -> str:
