@@ -116,6 +116,8 @@ def _number(value: Any) -> Decimal | None:
         return None
     if isinstance(value, float):
         value = repr(value)
+    elif isinstance(value, str) and value.endswith("s"):
+        value = value[:-1]  # a protobuf Duration in JSON, e.g. Google's "15.5s"
     try:
         d = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, TypeError, ValueError):
