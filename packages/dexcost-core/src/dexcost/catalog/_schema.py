@@ -536,13 +536,13 @@ def compatible(pattern: HostPattern, path: str | None) -> bool:
 
 def routes(spec: ServiceSpec) -> list[tuple[HostPattern, CatalogEntry]]:
     """Every (host pattern with its effective path, entry) pair a service claims."""
-    out = []
+    out: dict[tuple[str, str | None, frozenset[str] | None], tuple[HostPattern, CatalogEntry]] = {}
     for pattern in spec.patterns:
-        for entry in spec.entries:
+        for entry in spec.entries:  # variants come after the base entry and replace it
             if compatible(pattern, entry.path):
                 path = entry.path if entry.path is not None else pattern.path
-                out.append((replace(pattern, path=path), entry))
-    return out
+                out[(pattern.host, path, entry.methods)] = (replace(pattern, path=path), entry)
+    return list(out.values())
 
 
 def parse_document(doc: object) -> CatalogDocument:
