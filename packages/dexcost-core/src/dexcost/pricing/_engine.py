@@ -72,9 +72,8 @@ class _Snapshot:
         digest = hashlib.sha256(data.sha256.encode())
         for name in sorted(custom):
             r = custom[name].rates
-            digest.update(
-                f"\n{name}|{r.input:f}|{r.output:f}|{r.cache_read:f}|{r.cache_write:f}".encode()
-            )
+            parts = (r.input, r.output, r.cache_read, r.cache_write)
+            digest.update(f"\n{name}|{'|'.join(f'{p.normalize():f}' for p in parts)}".encode())
         self.version = digest.hexdigest()[:16]
         self.cache: dict[tuple[str, str | None], ModelPrice | None] = {}
 

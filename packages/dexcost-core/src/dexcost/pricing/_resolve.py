@@ -40,6 +40,24 @@ _PROVIDER_ALIASES: Mapping[str, str] = {
     "fireworks": "fireworks_ai",
 }
 
+# Providers recognized as a name prefix (``openai/gpt-4o``) even if the data has no such key.
+_KNOWN_PROVIDERS = frozenset(
+    {
+        *_PROVIDER_ALIASES.values(),
+        "openai",
+        "anthropic",
+        "azure",
+        "bedrock",
+        "vertex_ai",
+        "gemini",
+        "cohere",
+        "groq",
+        "deepseek",
+        "openrouter",
+        "ollama",
+    }
+)
+
 # Listings sold at the provider's own list price under another provider's name: Anthropic's
 # models on Vertex AI (global endpoint) cost what they cost on Anthropic's API, and the data
 # keeps older Claude models only there.
@@ -135,7 +153,9 @@ def candidates(data: PriceData, model: str, provider: str | None) -> tuple[list[
     names = [name]
     head, slash, rest = name.partition("/")
     prefixed = normalize_provider(head) if slash and rest else None
-    if prefixed and (prefixed in data.prefixes or prefixed == explicit):
+    if prefixed and (
+        prefixed in data.prefixes or prefixed in _KNOWN_PROVIDERS or prefixed == explicit
+    ):
         if prefixed not in hints:
             hints.append(prefixed)
         names.append(rest)
