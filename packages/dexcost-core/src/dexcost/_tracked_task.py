@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 import warnings
@@ -47,6 +48,9 @@ class TrackedTask:
 
     def __del__(self) -> None:
         if not getattr(self, "_ended", True):
+            # Keep what it recorded: the row is rewritten with its final totals.
+            with contextlib.suppress(Exception):  # nothing may escape a finaliser
+                self._tracker.store.put_task(self.task)
             warnings.warn(
                 f"dexcost task {self.task.task_type!r} ({self.task.task_id}) was never ended: "
                 "call end() exactly once (or use `with dexcost.task(...)`); it is stored "
