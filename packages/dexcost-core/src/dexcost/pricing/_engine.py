@@ -281,9 +281,9 @@ class PricingEngine:
     def _lookup(self, snapshot: _Snapshot, model: str, provider: str | None) -> ModelPrice | None:
         data = snapshot.data
         if snapshot.custom:
-            variants, _ = candidates(data, model, provider)
-            for variant in variants:
-                custom = snapshot.custom.get(variant)
+            variants, hints = candidates(data, model, provider)
+            for name in (*variants, *(f"{h}/{v}" for h in hints for v in variants)):
+                custom = snapshot.custom.get(name)
                 if custom is not None:
                     return custom
         key = resolve_name(data, model, provider)
