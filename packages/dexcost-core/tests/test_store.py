@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 import uuid
+from contextlib import closing
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from contextlib import closing
 import uuid
+from contextlib import closing
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum

@@ -89,6 +89,8 @@ def render_report(report: SpendReport, top: int | None = 10) -> str:
         ("Retry cost", f"{r.money(retries.cost_usd)}  ({r.pct(retries.pct_of_spend)} of spend)"),
     ]
     parts.append("\n".join(f"{k:<20}{v}" for k, v in summary) + "\n")
+    if not report.event_count and not report.task_count:
+        parts.append("Nothing was recorded in this period.\n")
 
     customers = report.by_customer[:top]
     if customers:

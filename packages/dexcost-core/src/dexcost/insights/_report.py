@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ._period import Period
-from ._sql import average, money, money_sum, percent, query
+from ._sql import average, money, money_sum, percent, query, split_amount
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ class SpendReport:
 
 
 _GROUPS = "temp.dexcost_report_groups"
+_KEYS = (
+    "customer_id, task_type, is_retry, retry_reason, cost_confidence = 'unknown' AS unknown,"
+    " provider, model, service_name"
+)
+_KEY_NAMES = (
+    "customer_id, task_type, is_retry, retry_reason, unknown, provider, model, service_name"
+)
 
 
 def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> SpendReport:
@@ -117,17 +125,33 @@ def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> Spen
     where, params = period.clause("occurred_at")
     conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
     conn.execute(
-        f"CREATE TABLE {_GROUPS} AS SELECT customer_id, task_type, is_retry, retry_reason,"
-        " cost_confidence = 'unknown' AS unknown, provider, model, service_name,"
-        " count(*) AS n, SUM(cost_pico / 1000000) AS spend_hi, SUM(cost_pico % 1000000)"
-        " AS spend_lo, SUM(input_tokens) AS tin, SUM(output_tokens) AS tout"
-        f" FROM events WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+        f"CREATE TABLE {_GROUPS} AS SELECT {_KEYS}, count(*) AS n,"
+        f" {money_sum('cost_pico', 'spend')}, SUM(input_tokens) AS tin,"
+        f" SUM(output_tokens) AS tout FROM events WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
         params,
     )
     try:
+        _add_big_amounts(conn, where, params)
         return _report(conn, period)
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
+
+
+def _add_big_amounts(conn: sqlite3.Connection, where: str, params: list[str]) -> None:
+    """Add the events too large for int64 picodollars (if any) from their exact text."""
+    (row,) = query(conn, f"SELECT COALESCE(SUM(spend_big), 0) AS big FROM {_GROUPS}")
+    if not row["big"]:
+        return
+    for event in query(
+        conn, f"SELECT {_KEYS}, cost_usd FROM events WHERE cost_pico IS NULL AND {where}", params
+    ):
+        parts = split_amount(event["cost_usd"])
+        if parts is not None:
+            conn.execute(
+                f"INSERT INTO {_GROUPS} ({_KEY_NAMES}, n, spend_hi, spend_lo)"
+                f" VALUES ({', '.join('?' * 8)}, 0, ?, ?)",
+                (*tuple(event)[:8], *parts),
+            )
 
 
 def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
@@ -186,8 +210,8 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
         for name, count in customer_tasks.items()
     )
 
-    runs = {
-        row["task_type"]: row
+    runs: dict[str | None, dict[str, Any]] = {
+        row["task_type"]: dict(row)
         for row in query(
             conn,
             f"SELECT task_type, count(*) AS runs, SUM(status = 'failed') AS failed,"
@@ -196,15 +220,27 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
             params,
         )
     }
+    if any(run["cost_big"] for run in runs.values()):
+        # Task totals too large for int64 picodollars: add them from their exact text.
+        for task in query(
+            conn,
+            "SELECT task_type, total_cost_usd FROM tasks"
+            f" WHERE total_cost_pico IS NULL AND {where}",
+            params,
+        ):
+            parts = split_amount(task["total_cost_usd"])
+            if parts is not None:
+                group = runs[task["task_type"]]  # the group that counted it
+                group["cost_hi"] = (group["cost_hi"] or 0) + parts[0]
+                group["cost_lo"] = (group["cost_lo"] or 0) + parts[1]
     types = []
     seen = set()
     for row in query(
         conn, f"SELECT task_type, SUM(n) AS n, {spend}, {retry} FROM {g} GROUP BY task_type"
     ):
-        run = runs.get(row["task_type"])
         seen.add(row["task_type"])
-        types.append(_task_type(row["task_type"], row, run))
-    types.extend(_task_type(name, None, run) for name, run in runs.items() if name not in seen)
+        types.append(_task_type(row["task_type"], row, runs.get(row["task_type"])))
+    types.extend(_task_type(name, None, runs[name]) for name in runs if name not in seen)
 
     reasons = tuple(
         RetryReason(row["retry_reason"], row["n"], money(row, "spend"))
@@ -248,7 +284,7 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
 
 
 def _task_type(
-    name: str | None, events: sqlite3.Row | None, runs: sqlite3.Row | None
+    name: str | None, events: sqlite3.Row | None, runs: dict[str, Any] | None
 ) -> TaskTypeSpend:
     run_count = runs["runs"] if runs is not None else 0
     return TaskTypeSpend(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
 
 from dexcost.store._values import pico_to_decimal
 
@@ -28,11 +29,33 @@ def query(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> 
 
 
 def money_sum(expr: str, name: str) -> str:
-    """Select-list fragment summing the picodollar expression ``expr`` as ``name``."""
-    return f"SUM(({expr}) / {_SPLIT}) AS {name}_hi, SUM(({expr}) % {_SPLIT}) AS {name}_lo"
+    """Select-list fragment summing the picodollar expression ``expr`` as ``name``.
+
+    Also counts, as ``name_big``, the rows whose picodollar value is NULL: amounts too
+    large for int64, which the caller adds from their exact text (see
+    :func:`split_amount`).
+    """
+    return (
+        f"SUM(({expr}) / {_SPLIT}) AS {name}_hi, SUM(({expr}) % {_SPLIT}) AS {name}_lo,"
+        f" SUM(({expr}) IS NULL) AS {name}_big"
+    )
 
 
-def money(row: sqlite3.Row, name: str) -> Decimal:
+def split_amount(text: object) -> tuple[int, int] | None:
+    """The ``(hi, lo)`` parts of an amount stored as text, for a row whose picodollar
+    column is NULL (too large for int64); None when the text is not a finite number."""
+    try:
+        value = Decimal(str(text))
+    except ArithmeticError:
+        return None
+    if not value.is_finite():
+        return None
+    pico = int(_CTX.multiply(value, Decimal(10**12)).to_integral_value(context=_CTX))
+    hi = abs(pico) // _SPLIT * (1 if pico >= 0 else -1)  # truncated, as SQLite divides
+    return hi, pico - hi * _SPLIT
+
+
+def money(row: Mapping[str, Any] | sqlite3.Row, name: str) -> Decimal:
     """The exact USD amount of a :func:`money_sum` column pair (0 when no rows)."""
     hi, lo = row[f"{name}_hi"], row[f"{name}_lo"]
     return tidy(pico_to_decimal((hi or 0) * _SPLIT + (lo or 0)))
