@@ -281,7 +281,8 @@ def test_get_store_gives_one_store_per_file(tmp_path: Path) -> None:
     assert get_store(tmp_path / "y.db") is not a
     a.close()
     c = get_store(tmp_path / "x.db")
-    assert c is not a and not c.closed
+    assert c is not a
+    assert not c.closed
     close_all_stores()
     assert c.closed
 

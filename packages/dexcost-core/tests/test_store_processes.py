@@ -48,7 +48,7 @@ def run_python(code: str, *args: str) -> subprocess.Popen[str]:
 
 
 def finish(proc: subprocess.Popen[str], expect_rc: int = 0) -> None:
-    out, err = proc.communicate(timeout=180)
+    _out, err = proc.communicate(timeout=180)
     assert proc.returncode == expect_rc, err
 
 
