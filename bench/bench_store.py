@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "dexcost-core" / "src"))
 
-from dexcost._ids import uuid7  # noqa: E402
-from dexcost._models import Event, Task  # noqa: E402
-from dexcost.store import LocalStore  # noqa: E402
+from dexcost._ids import uuid7
+from dexcost._models import Event, Task
+from dexcost.store import LocalStore
 
 _MODELS = [
     ("openai", "gpt-4o", Decimal("0.0000025"), Decimal("0.00001")),
@@ -122,9 +122,7 @@ def run_once(events: list[Event], directory: Path) -> tuple[float, float, int]:
     conn.close()
     if count != len(events):
         raise RuntimeError(f"stored {count} of {len(events)} events")
-    size = sum(
-        os.path.getsize(p) for p in (path, Path(f"{path}-wal")) if os.path.exists(p)
-    )
+    size = sum(os.path.getsize(p) for p in (path, Path(f"{path}-wal")) if os.path.exists(p))
     return t2 - t0, (t1 - t0) / len(events) * 1e9, size
 
 

@@ -51,10 +51,12 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
     task_ids: dict[int, str | None] = {}
     minutes: dict[int, str] = {}
     null, utc, mul, e12 = NULL, UTC, _MUL, _E12
+    v: Any
+    pico: Any
     for e in events:
         try:
             tid = e.task_id
-            task_text = task_ids.get(id(tid))
+            task_text: str | None = task_ids.get(id(tid))
             if task_text is None:
                 task_text = task_ids[id(tid)] = uuid_text(tid)
                 if task_text is None:
@@ -65,7 +67,7 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
                 h = eid.int.to_bytes(16, "big").hex()
                 event_text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             else:
-                event_text = uuid_text(eid)
+                event_text = uuid_text(eid)  # type: ignore[assignment]
             cost = e.cost_usd
             if type(cost) is not Decimal:
                 raise TypeError("cost_usd is not a Decimal")

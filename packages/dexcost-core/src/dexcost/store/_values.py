@@ -199,6 +199,6 @@ def sanitize_row(row: Row) -> Row:
         elif value is None or isinstance(value, (float, bytes)):
             pass
         elif not isinstance(value, int) or not _INT64_MIN <= value <= _INT64_MAX:
-            value = str(value)
+            value = text(value)
         out.append(value)
     return tuple(out)
