@@ -39,14 +39,14 @@ def run_tasks(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -
         return 0
     rows = _columns(
         [r.when(t.started_at) for t in tasks],
-        [t.task_type for t in tasks],
+        [("↳ " if t.parent_task_id else "") + t.task_type for t in tasks],
         [r.label(t.customer_id) for t in tasks],
         [t.status for t in tasks],
         r.money_cells([t.total_cost_usd for t in tasks]),
         [r.count(t.event_count) for t in tasks],
         [r.count(t.retry_count) for t in tasks],
         [r.duration(t.started_at, t.ended_at) for t in tasks],
-        [("sub-task of " if t.parent_task_id else "") + str(t.task_id) for t in tasks],
+        [str(t.task_id) for t in tasks],
     )
     headers = ["STARTED (UTC)", "TYPE", "CUSTOMER", "STATUS", "COST", "EVENTS", "RETRIES"]
     out.write(r.table([*headers, "TIME", "TASK"], rows, right=(4, 5, 6, 7)) + "\n")
