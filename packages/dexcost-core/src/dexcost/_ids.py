@@ -44,12 +44,7 @@ def uuid7() -> uuid.UUID:
             _last_ms += 1
             _seq = 0
         ms = _last_ms
-    value = (
-        ms << 80
-        | _VERSION_VARIANT
-        | _seq << 64
-        | _bits(62)
-    )
+    value = ms << 80 | _VERSION_VARIANT | _seq << 64 | _bits(62)
     # Skip UUID.__init__'s argument parsing: the value is already a valid 128-bit int.
     u = _new(uuid.UUID)
     _set(u, "int", value)
