@@ -185,20 +185,22 @@ class LocalStore:
 
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
-        events: list[Event] = []
+        events: list[Event] = [x for x in batch if type(x) is Event]
         tasks: list[Row] = []
         markers: list[_Flush] = []
         stop = False
-        for item in batch:
-            kind = type(item)
-            if kind is _TaskRow:
-                tasks.append(item.row)  # type: ignore[attr-defined]
-            elif kind is _Flush:
-                markers.append(item)  # type: ignore[arg-type]
-            elif item is _STOP:
-                stop = True
-            else:
-                events.append(item)  # type: ignore[arg-type]
+        if len(events) != len(batch):
+            events = []
+            for item in batch:
+                kind = type(item)
+                if kind is _TaskRow:
+                    tasks.append(item.row)  # type: ignore[attr-defined]
+                elif kind is _Flush:
+                    markers.append(item)  # type: ignore[arg-type]
+                elif item is _STOP:
+                    stop = True
+                else:
+                    events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True
         if markers:
