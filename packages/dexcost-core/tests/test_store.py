@@ -350,3 +350,22 @@ def test_puts_racing_with_close_are_all_written(tmp_path: Path) -> None:
         t.join(60)
     assert store.flush(timeout=30)
     assert set(read_events(store.path)) == {e.event_id for e in put}
+
+
+def test_public_names_are_pinned() -> None:
+    import dexcost.store
+
+    assert dexcost.store.__all__ == [
+        "ENV_BUFFER_PATH",
+        "SCHEMA_VERSION",
+        "LocalStore",
+        "SchemaVersionError",
+        "StoreError",
+        "StoreNotFoundError",
+        "close_all_stores",
+        "connect_readonly",
+        "default_buffer_path",
+        "event_from_row",
+        "get_store",
+        "task_from_row",
+    ]
