@@ -444,3 +444,25 @@ def test_uuid_of_task_round_trips_through_list_tasks(tmp_path: Path) -> None:
     with stored(Dataset([task], [])) as conn:
         (got,) = list_tasks(conn)
     assert got.task_id == task.task_id
+
+
+def test_public_names_are_pinned() -> None:
+    import dexcost.insights
+
+    assert dexcost.insights.__all__ == [
+        "EXPORT_FORMATS",
+        "EXPORT_TABLES",
+        "CustomerSpend",
+        "Period",
+        "RetryReason",
+        "RetrySummary",
+        "SpendReport",
+        "TaskTypeSpend",
+        "UnknownCostModel",
+        "UnknownCostSummary",
+        "export_rows",
+        "list_tasks",
+        "spend_report",
+        "to_jsonable",
+        "write_export",
+    ]
