@@ -1,0 +1,185 @@
+"""What every HTTP library wrapper shares: the hot-path check, the scope claim, the record.
+
+A wrapper first asks :func:`begin` whether the call is to be recorded at all: tracking
+is on, no billing layer owns the call already, and the URL resolves to a price (a domain
+rate or a catalog entry). For the common case, a host nobody prices, that is one
+catalog lookup and nothing else. Only then does the wrapper claim the billing scope
+(:mod:`dexcost._scope`), so a provider SDK above it or a transport below it records
+nothing, and hands the response to its library's ``finish`` function, which prices it
+now or once the user has read the body (:mod:`._body`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dexcost import _api, _guard, _scope
+from dexcost.catalog import PricedService, resolve_service
+from dexcost.catalog._match import normalize_host, split_url, url_path
+
+if TYPE_CHECKING:
+    from dexcost._tracker import CostTracker
+    from dexcost.instrument._patch import WrapperFn
+
+__all__ = [
+    "LAYER",
+    "Call",
+    "Extract",
+    "Finish",
+    "async_wrapper",
+    "set_tracker",
+    "sync_wrapper",
+]
+
+#: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
+LAYER = "http"
+
+#: ``extract(instance, args, kwargs) -> (url, method)`` of the call, or None to skip it.
+Extract = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[str, str] | None"]
+#: ``finish(call, instance, args, kwargs, response) -> response``: price now or later.
+Finish = Callable[["Call", Any, tuple[Any, ...], dict[str, Any], Any], Any]
+
+_perf_ns = time.perf_counter_ns
+_owner = _scope.current_billing_layer
+_claim = _scope.claim
+_release = _scope.release
+_guarded = _guard.call
+
+# The tracker passed to track_http(); None means the one dexcost.init() created.
+_explicit: list[CostTracker | None] = [None]
+
+
+def set_tracker(tracker: CostTracker | None) -> None:
+    """Record into ``tracker``, or into the global tracker of ``dexcost.init()`` when None."""
+    _explicit[0] = tracker
+
+
+def _tracker() -> CostTracker | None:
+    tracker = _explicit[0]
+    return tracker if tracker is not None else _api.get_tracker()
+
+
+class Call:
+    """One priced HTTP call in flight: where it goes, who prices it, where it is recorded."""
+
+    __slots__ = ("latency_ms", "library", "method", "priced", "tracker", "url")
+
+    def __init__(
+        self, tracker: CostTracker, priced: PricedService, library: str, url: str, method: str
+    ) -> None:
+        self.tracker = tracker
+        self.priced = priced
+        self.library = library
+        self.url = url
+        self.method = method
+        self.latency_ms = 0
+
+    @property
+    def needs_body(self) -> bool:
+        """Whether pricing reads the response body (else headers are enough)."""
+        return self.priced.needs_body
+
+    def record(self, status: int, headers: object, body: object) -> None:
+        """Price the response and record it in the current task (or the session task).
+
+        Only 2xx answers are recorded: paid APIs do not bill rejected or failed requests,
+        and a redirect is billed, if at all, by the request that follows it. A call that
+        prices to zero with some confidence (a poll of a running job, a free endpoint) is
+        not an event; one that could not be priced is, with confidence ``unknown``.
+        """
+        if not 200 <= status < 300:
+            return
+        priced = self.priced
+        result = priced.extract_cost(headers, body)
+        if not result.amount and result.confidence != "unknown":
+            return
+        authority, end = split_url(self.url)
+        details: dict[str, Any] = {
+            "library": self.library,
+            "method": self.method.upper(),
+            "host": normalize_host(authority) or authority.rpartition("@")[2],
+            "path": url_path(self.url, end),
+            "status": status,
+            "latency_ms": self.latency_ms,
+        }
+        catalog = priced.catalog if priced.entry is not None else None
+        self.tracker.current().record_cost(
+            result.service_name,
+            result.amount,
+            cost_confidence=result.confidence,
+            pricing_source=result.pricing_source,
+            pricing_version=catalog.version if catalog is not None else None,
+            details=details,
+        )
+
+    def __repr__(self) -> str:
+        return f"<http.Call {self.library} {self.method} {self.priced.service_name}>"
+
+
+def _begin(
+    library: str, extract: Extract, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Call | None:
+    """The hot path: a :class:`Call` if this request is to be recorded, else None."""
+    tracker = _tracker()
+    if tracker is None:
+        return None
+    target = extract(instance, args, kwargs)
+    if target is None:
+        return None
+    url, method = target
+    priced = resolve_service(url, method)
+    if priced is None:
+        return None
+    return Call(tracker, priced, library, url, method)
+
+
+def sync_wrapper(library: str, extract: Extract, finish: Finish) -> WrapperFn:
+    """The wrapper for a library's synchronous send method."""
+    site = f"http.{library}"
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _owner() is not None:
+            return wrapped(*args, **kwargs)
+        call = _guarded(site, None, _begin, library, extract, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = _claim(LAYER)
+        if token is None:
+            return wrapped(*args, **kwargs)
+        started = _perf_ns()
+        try:
+            response = wrapped(*args, **kwargs)
+        finally:
+            _release(token)
+        call.latency_ms = (_perf_ns() - started) // 1_000_000
+        return _guarded(site, response, finish, call, instance, args, kwargs, response)
+
+    return wrapper
+
+
+def async_wrapper(library: str, extract: Extract, finish: Finish) -> WrapperFn:
+    """The wrapper for a library's coroutine send method."""
+    site = f"http.{library}"
+
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _owner() is not None:
+            return await wrapped(*args, **kwargs)
+        call = _guarded(site, None, _begin, library, extract, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = _claim(LAYER)
+        if token is None:
+            return await wrapped(*args, **kwargs)
+        started = _perf_ns()
+        try:
+            response = await wrapped(*args, **kwargs)
+        finally:
+            _release(token)
+        call.latency_ms = (_perf_ns() - started) // 1_000_000
+        return _guarded(site, response, finish, call, instance, args, kwargs, response)
+
+    return wrapper
