@@ -4,15 +4,12 @@ aiohttp returns the response once its headers arrive; the body is read later by 
 user. Entries priced from headers are recorded at once. For the others the response's
 ``content`` stream gets a tee (:class:`ContentTee`): the call is priced when the user
 has read the body (``await resp.json()``, ``read()``, ``iter_chunked()``, ...) or from
-headers if the response is released before that. This module imports aiohttp; it is
-only imported when aiohttp is being patched.
+headers if the response is released before that.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator
+from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard
 from dexcost.instrument._patch import WrapperFn
@@ -20,6 +17,9 @@ from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
 from ._capture import Call, async_wrapper
+
+if TYPE_CHECKING:
+    from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator
 
 __all__ = ["LIBRARY", "ContentTee", "targets"]
 
@@ -74,17 +74,27 @@ class ContentTee(ObjectProxy):
         self._dexcost_seen(data)
         return data
 
+    # aiohttp's own iterators, over this tee's reads (imported here: this module is
+    # imported by the hook that runs while aiohttp itself is being imported).
     def __aiter__(self) -> AsyncStreamIterator[bytes]:
+        from aiohttp.streams import AsyncStreamIterator
+
         return AsyncStreamIterator(self.readline)
 
     def iter_chunked(self, n: int) -> AsyncStreamIterator[bytes]:
+        from aiohttp.streams import AsyncStreamIterator
+
         self.__wrapped__.set_read_chunk_size(n)
         return AsyncStreamIterator(lambda: self.read(n))
 
     def iter_any(self) -> AsyncStreamIterator[bytes]:
+        from aiohttp.streams import AsyncStreamIterator
+
         return AsyncStreamIterator(self.readany)
 
     def iter_chunks(self) -> ChunkTupleAsyncStreamIterator:
+        from aiohttp.streams import ChunkTupleAsyncStreamIterator
+
         return ChunkTupleAsyncStreamIterator(self)  # type: ignore[arg-type]
 
     def set_exception(self, *args: Any, **kwargs: Any) -> None:

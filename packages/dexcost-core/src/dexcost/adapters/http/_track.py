@@ -53,8 +53,8 @@ _hooked: set[str] = set()
 
 
 def _installed(import_name: str) -> bool:
-    if import_name in sys.modules:
-        return True
+    if import_name in sys.modules:  # None there means the import is blocked
+        return sys.modules[import_name] is not None
     try:
         return importlib.util.find_spec(import_name) is not None
     except (ImportError, ValueError):
@@ -118,11 +118,12 @@ def track(tracker: CostTracker | None, libraries: Iterable[str] | None) -> list[
         _active = True
         _wanted.update(names)
         for name in names:
-            if name in _hooked:
-                _patch_library(name)
-            else:  # runs the hook at once when the library is already imported
+            import_name = _LIBRARIES[name][0]
+            if name not in _hooked:  # runs the hook at once if the library is imported
                 _hooked.add(name)
-                wrapt.register_post_import_hook(_on_import(name), _LIBRARIES[name][0])
+                wrapt.register_post_import_hook(_on_import(name), import_name)
+            elif sys.modules.get(import_name) is not None:
+                _patch_library(name)  # imported earlier, hooked by an earlier track()
         return sorted(_wanted)
 
 
