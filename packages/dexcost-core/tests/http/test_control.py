@@ -29,6 +29,7 @@ from dexcost.adapters.http import (
     unregister_domain_rate,
     untrack_http,
 )
+from dexcost.catalog import ServiceCatalog, get_default_catalog, set_default_catalog
 from dexcost.instrument._patch import installed
 
 TARGETS = [
@@ -231,3 +232,55 @@ def test_internal_error_never_reaches_the_user(server: Any, tracker: Any) -> Non
     assert response.json() == {"ok": 1}
     assert [type(exc) for _, exc in _guard.swallowed()] == [LookupError]
     _guard.clear()
+
+
+# -- prices changing while capturing -------------------------------------------------------
+
+
+def test_a_rate_registered_later_applies_to_the_next_call(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/v1/run", {})
+    with dexcost.task("t"):
+        requests.post(server.url("api.newvendor.io", "/v1/run"))  # not priced: nothing
+        register_domain_rate("api.newvendor.io", "0.03")
+        requests.post(server.url("api.newvendor.io", "/v1/run"))
+    assert [e["cost_usd"] for e in events()] == ["0.03"]
+
+
+def test_a_refreshed_catalog_applies_to_the_next_call(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    bundled = get_default_catalog()
+    document = {
+        "format": 1,
+        "version": "2099.01.01",
+        "updated": "2099-01-01",
+        "services": [
+            {
+                "service": "newvendor",
+                "name": "New Vendor",
+                "category": "search",
+                "hosts": ["api.newvendor.io"],
+                "pricing": {"kind": "per_request", "price": "0.004"},
+                "confidence": "estimated",
+                "source": "https://newvendor.io/pricing",
+                "price_date": "2099-01-01",
+                "notes": "test entry",
+            }
+        ],
+    }
+    server.route("/v1/run", {})
+    try:
+        with dexcost.task("t"):
+            requests.post(server.url("api.newvendor.io", "/v1/run"))
+            set_default_catalog(ServiceCatalog(document))
+            requests.post(server.url("api.newvendor.io", "/v1/run"))
+    finally:
+        set_default_catalog(bundled)
+    (event,) = events()
+    assert (event["service_name"], event["cost_usd"], event["pricing_version"]) == (
+        "newvendor",
+        "0.004",
+        "2099.01.01",
+    )

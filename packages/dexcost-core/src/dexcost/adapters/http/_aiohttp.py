@@ -16,7 +16,7 @@ from dexcost.instrument._patch import WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
-from ._capture import Call, async_wrapper
+from ._capture import Call, async_wrapper, authority
 
 if TYPE_CHECKING:
     from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator
@@ -108,13 +108,24 @@ class ContentTee(ObjectProxy):
         self._self_watch.finish()
 
 
-def _extract(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
-    method = args[0] if args else kwargs["method"]
+def _url(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     target = args[1] if len(args) > 1 else kwargs["str_or_url"]
     url = target if isinstance(target, str) else str(target)
     if not url.startswith(("http://", "https://")):  # relative to the session's base_url
         url = str(instance._build_url(target))
-    return url, str(method)
+    return url
+
+
+def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    target = args[1] if len(args) > 1 else kwargs["str_or_url"]
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        return authority(target)
+    return authority(_url(instance, args, kwargs))
+
+
+def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+    method = args[0] if args else kwargs["method"]
+    return _url(instance, args, kwargs), str(method)
 
 
 def _finish(
@@ -136,4 +147,5 @@ def _finish(
 
 def targets() -> list[tuple[str, str, WrapperFn]]:
     """The methods to patch: ``(module, attribute path, wrapper)``."""
-    return [("aiohttp.client", "ClientSession._request", async_wrapper(LIBRARY, _extract, _finish))]
+    wrapper = async_wrapper(LIBRARY, _host, _target, _finish)
+    return [("aiohttp.client", "ClientSession._request", wrapper)]

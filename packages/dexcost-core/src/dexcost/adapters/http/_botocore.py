@@ -14,14 +14,18 @@ from typing import Any
 from dexcost.instrument._patch import WrapperFn
 
 from ._body import decode, json_like
-from ._capture import Call, sync_wrapper
+from ._capture import Call, authority, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
 
 LIBRARY = "botocore"
 
 
-def _extract(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    return authority((args[0] if args else kwargs["request"]).url)
+
+
+def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     request = args[0] if args else kwargs["request"]
     return str(request.url), str(request.method)
 
@@ -42,5 +46,5 @@ def _finish(
 
 def targets() -> list[tuple[str, str, WrapperFn]]:
     """The methods to patch: ``(module, attribute path, wrapper)``."""
-    wrapper = sync_wrapper(LIBRARY, _extract, _finish)
+    wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
     return [("botocore.httpsession", "URLLib3Session.send", wrapper)]

@@ -1,9 +1,9 @@
 """What every HTTP library wrapper shares: the hot-path check, the scope claim, the record.
 
-A wrapper first asks :func:`begin` whether the call is to be recorded at all: tracking
+A wrapper first asks :func:`_begin` whether the call is to be recorded at all: tracking
 is on, no billing layer owns the call already, and the URL resolves to a price (a domain
-rate or a catalog entry). For the common case, a host nobody prices, that is one
-catalog lookup and nothing else. Only then does the wrapper claim the billing scope
+rate or a catalog entry). For the common case, a host nobody prices, that is reading
+the host and one dict lookup, and nothing else. Only then does the wrapper claim the billing scope
 (:mod:`dexcost._scope`), so a provider SDK above it or a transport below it records
 nothing, and hands the response to its library's ``finish`` function, which prices it
 now or once the user has read the body (:mod:`._body`).
@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _api, _guard, _scope
-from dexcost.catalog import PricedService, resolve_service
+from dexcost.catalog import PricedService, get_default_catalog, resolve_service
+from dexcost.catalog._domain_rates import default_registry
 from dexcost.catalog._match import normalize_host, split_url, url_path
 
 if TYPE_CHECKING:
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
 __all__ = [
     "LAYER",
     "Call",
-    "Extract",
     "Finish",
+    "Host",
+    "Target",
     "async_wrapper",
+    "authority",
     "set_tracker",
     "sync_wrapper",
 ]
@@ -36,8 +39,10 @@ __all__ = [
 #: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
 LAYER = "http"
 
-#: ``extract(instance, args, kwargs) -> (url, method)`` of the call, or None to skip it.
-Extract = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[str, str] | None"]
+#: ``host(instance, args, kwargs)``: the host (or ``host:port``) a call goes to; cheap.
+Host = Callable[[Any, tuple[Any, ...], dict[str, Any]], str]
+#: ``target(instance, args, kwargs) -> (url, method)``: asked only when the host is priced.
+Target = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[str, str]"]
 #: ``finish(call, instance, args, kwargs, response) -> response``: price now or later.
 Finish = Callable[["Call", Any, tuple[Any, ...], dict[str, Any], Any], Any]
 
@@ -118,31 +123,89 @@ class Call:
         return f"<http.Call {self.library} {self.method} {self.priced.service_name}>"
 
 
-def _begin(
-    library: str, extract: Extract, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Call | None:
-    """The hot path: a :class:`Call` if this request is to be recorded, else None."""
-    tracker = _tracker()
-    if tracker is None:
-        return None
-    target = extract(instance, args, kwargs)
-    if target is None:
-        return None
-    url, method = target
+def authority(url: str) -> str:
+    """The ``host[:port]`` part of an absolute URL (what :func:`split_url` gives, faster)."""
+    i = url.find("://")
+    start = i + 3 if i >= 0 else 0
+    end = url.find("/", start)
+    found = url[start:end] if end >= 0 else url[start:]
+    if "?" in found or "#" in found:
+        return split_url(url)[0]
+    return found
+
+
+# Per-host answer to "can a call to this host be priced at all?", and per-URL resolution,
+# both valid for one catalog and one set of domain rates (cleared when either changes).
+_CACHE_LIMIT = 4096
+_hosts: dict[str, bool] = {}
+_resolved: dict[tuple[str, str], PricedService | None] = {}
+_sources: list[object] = [None, None]
+
+
+def _current_sources() -> tuple[Any, Any]:
+    catalog = get_default_catalog()
+    rates = default_registry._index  # replaced, not mutated, when a rate changes
+    if _sources[0] is not catalog or _sources[1] is not rates:
+        _hosts.clear()
+        _resolved.clear()
+        _sources[0], _sources[1] = catalog, rates
+    return catalog, rates
+
+
+def _may_price(host: str) -> bool:
+    catalog, rates = _current_sources()
+    known = _hosts.get(host)
+    if known is None:
+        known = bool(catalog._index.candidates(host)) or bool(rates.candidates(host))
+        if len(_hosts) >= _CACHE_LIMIT:
+            _hosts.clear()
+        _hosts[host] = known
+    return known
+
+
+def _resolve(url: str, method: str) -> PricedService | None:
+    key = (method, url.partition("?")[0].partition("#")[0])
+    try:
+        return _resolved[key]
+    except KeyError:
+        pass
     priced = resolve_service(url, method)
+    if len(_resolved) >= _CACHE_LIMIT:
+        _resolved.clear()
+    _resolved[key] = priced
+    return priced
+
+
+def _begin(
+    library: str,
+    host: Host,
+    target: Target,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Call | None:
+    """The hot path: a :class:`Call` if this request is to be recorded, else None.
+
+    For a host nobody prices this is one dict lookup after reading the host.
+    """
+    tracker = _tracker()
+    if tracker is None or not _may_price(host(instance, args, kwargs)):
+        return None
+    url, method = target(instance, args, kwargs)
+    priced = _resolve(url, method)
     if priced is None:
         return None
     return Call(tracker, priced, library, url, method)
 
 
-def sync_wrapper(library: str, extract: Extract, finish: Finish) -> WrapperFn:
+def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
     """The wrapper for a library's synchronous send method."""
     site = f"http.{library}"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _owner() is not None:
             return wrapped(*args, **kwargs)
-        call = _guarded(site, None, _begin, library, extract, instance, args, kwargs)
+        call = _guarded(site, None, _begin, library, host, target, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         token = _claim(LAYER)
@@ -159,7 +222,7 @@ def sync_wrapper(library: str, extract: Extract, finish: Finish) -> WrapperFn:
     return wrapper
 
 
-def async_wrapper(library: str, extract: Extract, finish: Finish) -> WrapperFn:
+def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
     """The wrapper for a library's coroutine send method."""
     site = f"http.{library}"
 
@@ -168,7 +231,7 @@ def async_wrapper(library: str, extract: Extract, finish: Finish) -> WrapperFn:
     ) -> Any:
         if _owner() is not None:
             return await wrapped(*args, **kwargs)
-        call = _guarded(site, None, _begin, library, extract, instance, args, kwargs)
+        call = _guarded(site, None, _begin, library, host, target, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = _claim(LAYER)

@@ -22,7 +22,12 @@ __all__ = ["LIBRARY", "build_targets", "targets"]
 LIBRARY = "httpx"
 
 
-def _extract(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    host: str = (args[0] if args else kwargs["request"]).url.host
+    return host
+
+
+def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     request = args[0] if args else kwargs["request"]
     return str(request.url), str(request.method)
 
@@ -106,8 +111,8 @@ def build_targets(module_name: str, library: str) -> list[tuple[str, str, Wrappe
     sync_finish = _finisher(module.SyncByteStream, sync_tee)
     async_finish = _finisher(module.AsyncByteStream, async_tee)
     return [
-        (module_name, "Client.send", sync_wrapper(library, _extract, sync_finish)),
-        (module_name, "AsyncClient.send", async_wrapper(library, _extract, async_finish)),
+        (module_name, "Client.send", sync_wrapper(library, _host, _target, sync_finish)),
+        (module_name, "AsyncClient.send", async_wrapper(library, _host, _target, async_finish)),
     ]
 
 

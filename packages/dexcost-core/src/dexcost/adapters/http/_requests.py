@@ -16,7 +16,7 @@ from dexcost.instrument._patch import WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch, json_like
-from ._capture import Call, sync_wrapper
+from ._capture import Call, authority, sync_wrapper
 
 __all__ = ["LIBRARY", "RawTee", "targets"]
 
@@ -82,7 +82,11 @@ class RawTee(ObjectProxy):
         self._self_watch.finish()
 
 
-def _extract(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    return authority((args[0] if args else kwargs["request"]).url)
+
+
+def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     request = args[0] if args else kwargs["request"]
     return str(request.url), str(request.method)
 
@@ -110,4 +114,4 @@ def _finish(
 
 def targets() -> list[tuple[str, str, WrapperFn]]:
     """The methods to patch: ``(module, attribute path, wrapper)``."""
-    return [("requests.sessions", "Session.send", sync_wrapper(LIBRARY, _extract, _finish))]
+    return [("requests.sessions", "Session.send", sync_wrapper(LIBRARY, _host, _target, _finish))]

@@ -13,7 +13,7 @@ from typing import Any
 from dexcost.instrument._patch import WrapperFn
 
 from ._body import decode, json_like
-from ._capture import Call, sync_wrapper
+from ._capture import Call, authority, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
 
@@ -22,12 +22,24 @@ LIBRARY = "urllib3"
 _PRELOAD = 12  # position of preload_content in urlopen(method, url, body, headers, ...)
 
 
-def _extract(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+def _url(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    url: str = args[1] if len(args) > 1 else kwargs["url"]
+    if url.startswith(("http://", "https://")):  # absolute when sent through a proxy
+        return url
+    return f"{instance.scheme}://{instance.host}{url}"
+
+
+def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    url: str = args[1] if len(args) > 1 else kwargs["url"]
+    if url.startswith(("http://", "https://")):
+        return authority(url)
+    host: str = instance.host
+    return host
+
+
+def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     method = args[0] if args else kwargs["method"]
-    url = args[1] if len(args) > 1 else kwargs["url"]
-    if not url.startswith(("http://", "https://")):  # a path; absolute when via a proxy
-        url = f"{instance.scheme}://{instance.host}{url}"
-    return url, str(method)
+    return _url(instance, args, kwargs), str(method)
 
 
 def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
@@ -54,5 +66,5 @@ def _finish(
 
 def targets() -> list[tuple[str, str, WrapperFn]]:
     """The methods to patch: ``(module, attribute path, wrapper)``."""
-    wrapper = sync_wrapper(LIBRARY, _extract, _finish)
+    wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
     return [("urllib3.connectionpool", "HTTPConnectionPool.urlopen", wrapper)]
