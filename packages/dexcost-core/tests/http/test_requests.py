@@ -228,3 +228,19 @@ def test_body_over_the_limit_is_priced_from_headers(server: Any, tracker: Any, e
     (event,) = events()
     assert event["cost_usd"] != "0.9"
     assert event["cost_confidence"] == "estimated"
+
+
+def test_free_endpoint_is_no_event_but_unpriceable_call_is(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/account.json", {"plan": "starter"})  # serpapi prices this at 0
+    server.route("/vectors/upsert", {"upsertedCount": 2})  # pinecone reports no read units
+    with dexcost.task("t"):
+        requests.get(server.url("serpapi.com", "/account.json"))
+        requests.post(server.url(PINECONE, "/vectors/upsert"))
+    (event,) = events()
+    assert (event["service_name"], event["cost_usd"], event["cost_confidence"]) == (
+        "pinecone",
+        "0",
+        "unknown",
+    )

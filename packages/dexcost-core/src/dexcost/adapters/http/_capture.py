@@ -134,46 +134,56 @@ def authority(url: str) -> str:
     return found
 
 
-# Per-host answer to "can a call to this host be priced at all?", and per-URL resolution,
-# both valid for one catalog and one set of domain rates (cleared when either changes).
-_CACHE_LIMIT = 4096
-_hosts: dict[str, bool] = {}
-_resolved: dict[tuple[str, str], PricedService | None] = {}
-_sources: list[object] = [None, None]
+class _Prices:
+    """What one catalog and one set of domain rates say about hosts and URLs, cached.
+
+    Replaced as a whole (never cleared in place) when the catalog or the rates change,
+    so an answer computed from the old ones can never land in the new cache.
+    """
+
+    __slots__ = ("catalog", "hosts", "rates", "resolved")
+    LIMIT = 4096
+
+    def __init__(self, catalog: Any, rates: Any) -> None:
+        self.catalog = catalog
+        self.rates = rates
+        self.hosts: dict[str, bool] = {}
+        self.resolved: dict[tuple[str, str], PricedService | None] = {}
+
+    def may_price(self, host: str) -> bool:
+        """Whether any entry or rate names this host (its paths and methods aside)."""
+        known = self.hosts.get(host)
+        if known is None:
+            known = bool(self.catalog._index.candidates(host) or self.rates.candidates(host))
+            if len(self.hosts) >= self.LIMIT:
+                self.hosts = {}
+            self.hosts[host] = known
+        return known
+
+    def resolve(self, url: str, method: str) -> PricedService | None:
+        """:func:`resolve_service` for ``url`` (cached without its query string)."""
+        key = (method, url.partition("?")[0].partition("#")[0])
+        try:
+            return self.resolved[key]
+        except KeyError:
+            pass
+        priced = resolve_service(url, method, catalog=self.catalog)
+        if len(self.resolved) >= self.LIMIT:
+            self.resolved = {}
+        self.resolved[key] = priced
+        return priced
 
 
-def _current_sources() -> tuple[Any, Any]:
+_prices: list[_Prices] = [_Prices(None, None)]
+
+
+def _current_prices() -> _Prices:
+    prices = _prices[0]
     catalog = get_default_catalog()
     rates = default_registry._index  # replaced, not mutated, when a rate changes
-    if _sources[0] is not catalog or _sources[1] is not rates:
-        _hosts.clear()
-        _resolved.clear()
-        _sources[0], _sources[1] = catalog, rates
-    return catalog, rates
-
-
-def _may_price(host: str) -> bool:
-    catalog, rates = _current_sources()
-    known = _hosts.get(host)
-    if known is None:
-        known = bool(catalog._index.candidates(host)) or bool(rates.candidates(host))
-        if len(_hosts) >= _CACHE_LIMIT:
-            _hosts.clear()
-        _hosts[host] = known
-    return known
-
-
-def _resolve(url: str, method: str) -> PricedService | None:
-    key = (method, url.partition("?")[0].partition("#")[0])
-    try:
-        return _resolved[key]
-    except KeyError:
-        pass
-    priced = resolve_service(url, method)
-    if len(_resolved) >= _CACHE_LIMIT:
-        _resolved.clear()
-    _resolved[key] = priced
-    return priced
+    if prices.catalog is not catalog or prices.rates is not rates:
+        prices = _prices[0] = _Prices(catalog, rates)
+    return prices
 
 
 def _begin(
@@ -189,10 +199,13 @@ def _begin(
     For a host nobody prices this is one dict lookup after reading the host.
     """
     tracker = _tracker()
-    if tracker is None or not _may_price(host(instance, args, kwargs)):
+    if tracker is None:
+        return None
+    prices = _current_prices()
+    if not prices.may_price(host(instance, args, kwargs)):
         return None
     url, method = target(instance, args, kwargs)
-    priced = _resolve(url, method)
+    priced = prices.resolve(url, method)
     if priced is None:
         return None
     return Call(tracker, priced, library, url, method)
