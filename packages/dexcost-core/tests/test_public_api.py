@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def test_contract_names_are_exported() -> None:
         "close", "TrackedTask", "CostTracker", "PricingEngine", "CostResult", "RateRegistry",
         "RateEntry", "DexcostConfig", "DexcostContext", "Task", "Event", "EventType",
         "TaskStatus", "CostConfidence", "PricingSource", "InvalidAPIKeyError",
-        "validate_api_key", "SessionManager", "get_session_manager",
+        "validate_api_key", "SessionManager", "get_session_manager", "ServiceCatalog",
     }  # fmt: skip
     assert contract <= set(dexcost.__all__)
 
@@ -42,8 +43,9 @@ def test_import_does_not_import_providers_or_frameworks() -> None:
         f"bad = [m for m in {heavy!r} if m in sys.modules]\n"
         "print(','.join(bad))"
     )
+    env = {**os.environ, "PYTHONPATH": str(Path(dexcost.__file__).parents[1])}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout.strip()
     assert out == ""
 

@@ -41,13 +41,26 @@ def test_idle_sessions_end_and_the_next_call_opens_a_new_one(db_path: Any, read:
     time.sleep(0.1)
     second = tracker.record_llm_call("openai", "gpt-4o", 1, 1)
     assert first.task_id != second.task_id
-    time.sleep(0.1)
-    assert tracker.sessions.end_idle() == 1
+    deadline = time.monotonic() + 5
+    while tracker.sessions.active and time.monotonic() < deadline:
+        time.sleep(0.01)  # the background reaper ends idle sessions by itself
     assert tracker.sessions.active == []
     tracker.flush()
     statuses = read("SELECT status FROM tasks ORDER BY started_at")
     assert [r["status"] for r in statuses] == ["success", "success"]
     tracker.close()
+
+
+def test_end_idle_ends_only_sessions_past_the_timeout(sdk: dexcost.CostTracker) -> None:
+    sessions = sdk.sessions
+    sessions.idle_timeout = 60
+    dexcost.set_context(customer_id="a")
+    dexcost.record_llm_call("openai", "gpt-4o", 1, 1)
+    assert sessions.end_idle() == 0
+    (session,) = sessions.active
+    assert sessions.end_idle(now=time.monotonic() + 61) == 1
+    assert session.ended
+    assert session.task.status == "success"
 
 
 def test_close_ends_open_sessions(sdk: dexcost.CostTracker, read: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 import warnings
@@ -47,6 +48,9 @@ class TrackedTask:
 
     def __del__(self) -> None:
         if not getattr(self, "_ended", True):
+            # Keep what it recorded: the row is rewritten with its final totals.
+            with contextlib.suppress(Exception):  # nothing may escape a finaliser
+                self._tracker.store.put_task(self.task)
             warnings.warn(
                 f"dexcost task {self.task.task_type!r} ({self.task.task_id}) was never ended: "
                 "call end() exactly once (or use `with dexcost.task(...)`); it is stored "
@@ -286,11 +290,14 @@ class TrackedTask:
         """Every linked trace as ``{"provider": ..., "trace_id": ...}``."""
         return [dict(link) for link in self.task.metadata.get("_trace_links", [])]
 
-    def end(self, status: str = "success") -> None:
-        """Close the task and persist it. Call exactly once; a second call raises."""
+    def end(self, status: str = "success", *, error_type: str | None = None) -> None:
+        """Close the task and persist it. Call exactly once; a second call raises.
+
+        ``error_type`` names what made a failed task fail (e.g. an exception's class name).
+        """
         if status not in _END_STATUSES:
             raise ValueError(f"status must be 'success' or 'failed', got {status!r}")
-        self._tracker._end_task(self, status, None)
+        self._tracker._end_task(self, status, error_type)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ class CostTracker:
             return run  # type: ignore[return-value]
 
         if callable(task_type):
-            return decorate(task_type)  # type: ignore[arg-type]
+            return decorate(task_type)
         return decorate
 
     # -- recording outside a given task ------------------------------------------------
@@ -203,7 +203,7 @@ class CostTracker:
 
     # -- pricing and rates ---------------------------------------------------------------
 
-    def register_rate(self, service: str, per: str, cost_usd: MoneyInput) -> None:
+    def register_rate(self, service: str, per: str, cost_usd: Decimal | str) -> None:
         """Register a per-unit price for ``record_usage(service, units)``."""
         self.rates.register(service, per, cost_usd)
 

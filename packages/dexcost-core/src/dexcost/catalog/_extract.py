@@ -1,0 +1,264 @@
+"""Turn a catalog rule and one HTTP response into a cost, without ever raising."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from dexcost._money import ZERO
+from dexcost.catalog._schema import (
+    CatalogEntry,
+    Condition,
+    FeeRule,
+    FieldRef,
+    PerRequestRule,
+    PerUnitRule,
+    ReportedRule,
+    Rule,
+    rule_confidence,
+)
+
+logger = logging.getLogger("dexcost.catalog")
+
+PRICING_SOURCE = "service_catalog"
+_PLACES = Decimal("1e-12")
+_MISSING: Any = object()
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class CostExtractionResult:
+    """The cost of one call: amount in USD, how sure it is, and what priced it."""
+
+    amount: Decimal
+    confidence: str
+    pricing_source: str
+    service_name: str
+
+
+class _Response:
+    """Headers and a lazily decoded body; decoding happens at most once per call."""
+
+    __slots__ = ("_body", "_decoded", "_headers", "_lower")
+
+    def __init__(self, headers: object, body: object) -> None:
+        self._headers = headers
+        self._lower: dict[str, str] | None = None
+        self._body = body
+        self._decoded: Any = (
+            _MISSING if isinstance(body, (bytes, bytearray, memoryview, str)) else body
+        )
+
+    @property
+    def has_body(self) -> bool:
+        return self.json() is not None
+
+    def json(self) -> Any:
+        if self._decoded is _MISSING:
+            raw = self._body
+            try:
+                if isinstance(raw, (bytes, bytearray, memoryview)):
+                    raw = bytes(raw).decode("utf-8")
+                self._decoded = json.loads(str(raw), parse_float=Decimal)
+            except (ValueError, UnicodeDecodeError):
+                self._decoded = None
+        return self._decoded
+
+    def header(self, name: str) -> str | None:
+        headers = self._headers
+        if headers is None:
+            return None
+        if self._lower is None:
+            if isinstance(headers, Mapping):
+                getter = getattr(headers, "get", None)
+                value = getter(name) if getter is not None else None
+                if value is not None:
+                    return str(value)
+                items: Iterable[tuple[Any, Any]] = headers.items()
+            else:
+                items = headers  # type: ignore[assignment]  # an iterable of (name, value)
+            self._lower = {}
+            for key, value in items:
+                key_s = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+                val_s = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                self._lower.setdefault(key_s.lower(), val_s)
+        return self._lower.get(name)
+
+
+def _walk(value: Any, steps: tuple[str, ...]) -> list[Any]:
+    """All values at a dotted path; ``*`` fans out over a list."""
+    current = [value]
+    for step in steps:
+        nxt: list[Any] = []
+        for item in current:
+            if step == "*":
+                if isinstance(item, list):
+                    nxt.extend(item)
+            elif isinstance(item, Mapping):
+                if step in item:
+                    nxt.append(item[step])
+            elif isinstance(item, list) and step.isdigit():
+                idx = int(step)
+                if idx < len(item):
+                    nxt.append(item[idx])
+        current = nxt
+        if not current:
+            break
+    return current
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    elif isinstance(value, str) and value.endswith("s"):
+        value = value[:-1]  # a protobuf Duration in JSON, e.g. Google's "15.5s"
+    try:
+        d = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def _raw(ref: FieldRef, resp: _Response) -> Any:
+    """The raw value of a field, or _MISSING."""
+    if ref.header is not None:
+        value = resp.header(ref.header)
+        return _MISSING if value is None else value
+    found = _walk(resp.json(), ref.body or ())
+    return found[0] if len(found) == 1 and "*" not in (ref.body or ()) else (found or _MISSING)
+
+
+def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
+    """A field's numeric value; lists reached through ``*`` are summed, ``count`` counts."""
+    if ref.header is not None:
+        return _number(resp.header(ref.header))
+    found = _walk(resp.json(), ref.body or ())
+    if ref.count:
+        if (ref.body or ())[-1] == "*":
+            return Decimal(len(found)) if resp.json() is not None else None
+        return Decimal(len(found[0])) if len(found) == 1 and isinstance(found[0], list) else None
+    if not found:
+        return None
+    if "*" not in (ref.body or ()):
+        return _number(found[0])
+    numbers = [_number(v) for v in found]
+    valid = [n for n in numbers if n is not None]
+    return sum(valid, ZERO) if valid else None
+
+
+def _condition(cond: Condition, resp: _Response) -> bool | None:
+    """True/False, or None when the field cannot be read at all."""
+    value = _raw(cond.field, resp)
+    if cond.present is not None:
+        if cond.field.body is not None and resp.json() is None:
+            return None
+        return (value is not _MISSING and value is not None) == cond.present
+    if value is _MISSING or value is None:
+        return None
+    return str(value) in (cond.values or ())
+
+
+def _currency_ok(ref: FieldRef | None, resp: _Response) -> bool:
+    if ref is None:
+        return True
+    value = _raw(ref, resp)
+    return isinstance(value, str) and value.strip().upper() == "USD"
+
+
+def _apply(rule: Rule, resp: _Response) -> Decimal | None:
+    """The amount one rule yields, or None if its inputs are not in the response."""
+    if isinstance(rule, PerRequestRule):
+        return rule.price
+    if isinstance(rule, PerUnitRule):
+        total, seen = ZERO, False
+        for term in rule.terms:
+            qty = _quantity(term.quantity, resp)
+            if qty is None or qty < 0:
+                continue
+            seen = True
+            total += qty * term.price / term.per
+        return total if seen else None
+    if isinstance(rule, ReportedRule):
+        value = _quantity(rule.amount, resp)
+        if value is None or not _currency_ok(rule.currency, resp):
+            return None
+        if rule.absolute:
+            value = abs(value)
+        return value * rule.scale if value >= 0 else None
+    if isinstance(rule, FeeRule):
+        base = _quantity(rule.amount, resp)
+        if base is None or base < 0 or not _currency_ok(rule.currency, resp):
+            return None
+        fee = base * rule.scale * rule.percent / 100 + rule.fixed
+        if rule.minimum is not None:
+            fee = max(fee, rule.minimum)
+        if rule.cap is not None:
+            fee = min(fee, rule.cap)
+        return fee
+    return None  # pragma: no cover - the schema admits no other kind
+
+
+def _needs_body(rule: Rule) -> bool:
+    """Whether this rule itself (not its fallback) reads the body."""
+    refs: list[FieldRef] = []
+    if rule.when is not None:
+        refs.append(rule.when.field)
+    if isinstance(rule, PerUnitRule):
+        refs.extend(t.quantity for t in rule.terms)
+    elif isinstance(rule, (ReportedRule, FeeRule)):
+        refs.append(rule.amount)
+        if rule.currency is not None:
+            refs.append(rule.currency)
+    return any(r.body is not None for r in refs)
+
+
+def _round(amount: Decimal) -> Decimal:
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -12:
+        return amount.quantize(_PLACES)
+    return amount
+
+
+def evaluate(entry: CatalogEntry, headers: object, body: object) -> CostExtractionResult:
+    """Price one response with ``entry``'s rule chain; never raises.
+
+    Rules whose inputs are absent hand over to their ``fallback``; a rule whose ``when``
+    condition is false means the call is not billed (amount 0, estimated). With nothing
+    usable the result is amount 0 with confidence ``unknown``.
+    """
+    try:
+        resp = _Response(headers, body)
+        rule: Rule | None = entry.rule
+        while rule is not None:
+            if _needs_body(rule) and not resp.has_body:
+                rule = rule.fallback
+                continue
+            if rule.when is not None:
+                ok = _condition(rule.when, resp)
+                if ok is None:
+                    rule = rule.fallback
+                    continue
+                if not ok:
+                    if rule.otherwise is None:
+                        return CostExtractionResult(
+                            ZERO, "estimated", PRICING_SOURCE, entry.service
+                        )
+                    rule = rule.otherwise
+                    continue
+            amount = _apply(rule, resp)
+            if amount is not None:
+                return CostExtractionResult(
+                    _round(amount), rule_confidence(rule), PRICING_SOURCE, entry.service
+                )
+            rule = rule.fallback
+    except Exception:  # the user's call must never break because of pricing
+        if entry.service not in _warned:
+            _warned.add(entry.service)
+            logger.warning("pricing a %s response failed", entry.service, exc_info=True)
+    return CostExtractionResult(ZERO, "unknown", PRICING_SOURCE, entry.service)

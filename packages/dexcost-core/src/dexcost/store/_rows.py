@@ -1,0 +1,293 @@
+"""Converting :class:`Event` and :class:`Task` to row tuples and back.
+
+Conversion is defensive: whatever a record holds, it becomes a row (text, integers,
+JSON). Only a record without an id, or whose required fields are ``None``, cannot be
+stored; the writer logs it. Column order is ``EVENT_COLUMNS`` / ``TASK_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from dexcost._models import Event, Task
+
+from ._values import (
+    _E12,
+    _MUL,
+    EMPTY_JSON,
+    NULL,
+    UTC,
+    Row,
+    format_ts,
+    integer,
+    money_pair,
+    parse_ts,
+    text,
+    to_json,
+    uuid_text,
+)
+
+_INT64 = 1 << 63
+
+
+def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
+    """Convert a batch of events; return the rows and the events that need the slow way.
+
+    This is the writer's hot loop, written for speed: ``None`` is bound as ``NULL``,
+    text and integer fields are passed through as they are (a value SQLite cannot bind
+    makes the writer redo the batch row by row and store that value as text), the task
+    id text is computed once per task and the timestamp's minute prefix once per minute.
+    """
+    rows: list[Row] = []
+    slow: list[Event] = []
+    append = rows.append
+    # The events of a batch keep their task_id objects alive, so id() is a safe key.
+    task_ids: dict[int, str | None] = {}
+    minutes: dict[int, str] = {}
+    null, utc, mul, e12 = NULL, UTC, _MUL, _E12
+    for e in events:
+        try:
+            tid = e.task_id
+            task_text = task_ids.get(id(tid))
+            if task_text is None:
+                task_text = task_ids[id(tid)] = uuid_text(tid)
+                if task_text is None:
+                    raise ValueError("task_id is None")
+            eid = e.event_id
+            if type(eid) is uuid.UUID:
+                # str(UUID) is implemented in Python; bytes.hex() is not.
+                h = eid.int.to_bytes(16, "big").hex()
+                event_text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            else:
+                event_text = uuid_text(eid)
+            cost = e.cost_usd
+            if type(cost) is not Decimal:
+                raise TypeError("cost_usd is not a Decimal")
+            cost_text = str(cost)
+            if "E" in cost_text:
+                cost_text = format(cost, "f")
+            dot = cost_text.find(".")
+            if dot < 0 or len(cost_text) - dot <= 13:
+                # At most 12 decimal places: the picodollar amount is exact.
+                pico = int(mul(cost, e12))
+                if not -_INT64 <= pico < _INT64:
+                    pico = null
+            else:
+                cost_text, pico = money_pair(cost)
+                if pico is None:
+                    pico = null
+            at = e.occurred_at
+            tz = at.tzinfo
+            if tz is not None and tz is not utc:
+                at = at.astimezone(utc)
+            minute = at.toordinal() * 1440 + at.hour * 60 + at.minute
+            prefix = minutes.get(minute)
+            if prefix is None:
+                prefix = minutes[minute] = "%04d-%02d-%02dT%02d:%02d:" % (  # noqa: UP031
+                    at.year,
+                    at.month,
+                    at.day,
+                    at.hour,
+                    at.minute,
+                )
+            retry_of = e.retry_of
+            details = e.details
+            append(
+                (
+                    event_text,
+                    task_text,
+                    null if (v := e.event_type) is None else v,
+                    cost_text,
+                    pico,
+                    null if (v := e.cost_confidence) is None else v,
+                    null if (v := e.pricing_source) is None else v,
+                    null if (v := e.pricing_version) is None else v,
+                    "%s%02d.%06dZ" % (prefix, at.second, at.microsecond),  # noqa: UP031
+                    null if (v := e.service_name) is None else v,
+                    null if (v := e.provider) is None else v,
+                    null if (v := e.model) is None else v,
+                    null if (v := e.input_tokens) is None else v,
+                    null if (v := e.output_tokens) is None else v,
+                    null if (v := e.cached_tokens) is None else v,
+                    null if (v := e.cache_creation_tokens) is None else v,
+                    null if (v := e.reasoning_tokens) is None else v,
+                    null if (v := e.latency_ms) is None else v,
+                    1 if e.is_retry else 0,
+                    null if (v := e.retry_reason) is None else v,
+                    null if retry_of is None else uuid_text(retry_of),
+                    null if (v := e.error_type) is None else v,
+                    null if (v := e.customer_id) is None else v,
+                    null if (v := e.project_id) is None else v,
+                    null if (v := e.task_type) is None else v,
+                    EMPTY_JSON if not details else to_json(details),
+                )
+            )
+        except Exception:
+            slow.append(e)
+    return rows, slow
+
+
+def lenient_event_row(e: Event) -> Row:
+    """One event's row where a field that cannot be converted is stored as its text."""
+    v = {f.name: getattr(e, f.name, None) for f in fields(Event)}
+    cost_text: str | None
+    pico: int | None
+    try:
+        cost_text, pico = money_pair(v["cost_usd"])
+    except Exception:
+        cost_text, pico = text(v["cost_usd"]), None
+    return (
+        _lenient(uuid_text, v["event_id"]),
+        _lenient(uuid_text, v["task_id"]),
+        text(v["event_type"]),
+        cost_text,
+        pico,
+        text(v["cost_confidence"]),
+        text(v["pricing_source"]),
+        text(v["pricing_version"]),
+        _lenient(format_ts, v["occurred_at"]),
+        text(v["service_name"]),
+        text(v["provider"]),
+        text(v["model"]),
+        _lenient(integer, v["input_tokens"]),
+        _lenient(integer, v["output_tokens"]),
+        _lenient(integer, v["cached_tokens"]),
+        _lenient(integer, v["cache_creation_tokens"]),
+        _lenient(integer, v["reasoning_tokens"]),
+        _lenient(integer, v["latency_ms"]),
+        _lenient(lambda x: 1 if x else 0, v["is_retry"]),
+        text(v["retry_reason"]),
+        _lenient(uuid_text, v["retry_of"]),
+        text(v["error_type"]),
+        text(v["customer_id"]),
+        text(v["project_id"]),
+        text(v["task_type"]),
+        to_json(v["details"]),
+    )
+
+
+def _lenient(convert: Any, value: object) -> Any:
+    if value is None:
+        return None
+    try:
+        return convert(value)
+    except Exception:
+        return text(value)
+
+
+def event_from_row(row: Mapping[str, Any] | Any) -> Event:
+    """Rebuild an :class:`Event` from an ``events`` row (a :class:`sqlite3.Row`)."""
+    retry_of = row["retry_of"]
+    return Event(
+        event_id=uuid.UUID(row["event_id"]),
+        task_id=uuid.UUID(row["task_id"]),
+        event_type=row["event_type"],
+        cost_usd=Decimal(row["cost_usd"]),
+        cost_confidence=row["cost_confidence"],
+        pricing_source=row["pricing_source"],
+        occurred_at=parse_ts(row["occurred_at"]),
+        pricing_version=row["pricing_version"],
+        service_name=row["service_name"],
+        provider=row["provider"],
+        model=row["model"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_tokens=row["cached_tokens"],
+        cache_creation_tokens=row["cache_creation_tokens"],
+        reasoning_tokens=row["reasoning_tokens"],
+        latency_ms=row["latency_ms"],
+        is_retry=bool(row["is_retry"]),
+        retry_reason=row["retry_reason"],
+        retry_of=None if retry_of is None else uuid.UUID(retry_of),
+        error_type=row["error_type"],
+        customer_id=row["customer_id"],
+        project_id=row["project_id"],
+        task_type=row["task_type"],
+        details=json.loads(row["details"]),
+    )
+
+
+# --- tasks -----------------------------------------------------------------------------
+
+
+def task_row(t: Task, updated_at: datetime, *, lenient: bool = False) -> Row:
+    """The ``tasks`` row of ``t`` as it is now (see ``TASK_COLUMNS``).
+
+    With ``lenient``, a field that cannot be converted is stored as its text instead of
+    raising.
+    """
+
+    def conv(convert: Callable[[Any], Any], value: object) -> Any:
+        return _lenient(convert, value) if lenient else convert(value)
+
+    def money(name: str) -> tuple[str | None, int | None]:
+        value = getattr(t, name, None)
+        try:
+            return money_pair(value)
+        except Exception:
+            if not lenient:
+                raise
+            return text(value), None
+
+    def get(name: str) -> Any:
+        return getattr(t, name, None) if lenient else getattr(t, name)
+
+    return (
+        conv(uuid_text, get("task_id")),
+        text(get("task_type")),
+        text(get("customer_id")),
+        text(get("project_id")),
+        conv(uuid_text, get("parent_task_id")),
+        text(get("status")),
+        conv(format_ts, get("started_at")),
+        None if get("ended_at") is None else conv(format_ts, get("ended_at")),
+        *money("total_cost_usd"),
+        *money("llm_cost_usd"),
+        *money("external_cost_usd"),
+        *money("compute_cost_usd"),
+        conv(integer, get("total_input_tokens")),
+        conv(integer, get("total_output_tokens")),
+        conv(integer, get("total_cached_tokens")),
+        conv(integer, get("total_cache_creation_tokens")),
+        conv(integer, get("retry_count")),
+        *money("retry_cost_usd"),
+        conv(integer, get("event_count")),
+        text(get("error_type")),
+        to_json(get("metadata")),
+        format_ts(updated_at),
+    )
+
+
+def task_from_row(row: Mapping[str, Any] | Any) -> Task:
+    """Rebuild a :class:`Task` from a ``tasks`` row (a :class:`sqlite3.Row`)."""
+    parent = row["parent_task_id"]
+    ended = row["ended_at"]
+    return Task(
+        task_id=uuid.UUID(row["task_id"]),
+        task_type=row["task_type"],
+        started_at=parse_ts(row["started_at"]),
+        customer_id=row["customer_id"],
+        project_id=row["project_id"],
+        parent_task_id=None if parent is None else uuid.UUID(parent),
+        status=row["status"],
+        ended_at=None if ended is None else parse_ts(ended),
+        total_cost_usd=Decimal(row["total_cost_usd"]),
+        llm_cost_usd=Decimal(row["llm_cost_usd"]),
+        external_cost_usd=Decimal(row["external_cost_usd"]),
+        compute_cost_usd=Decimal(row["compute_cost_usd"]),
+        total_input_tokens=row["total_input_tokens"],
+        total_output_tokens=row["total_output_tokens"],
+        total_cached_tokens=row["total_cached_tokens"],
+        total_cache_creation_tokens=row["total_cache_creation_tokens"],
+        retry_count=row["retry_count"],
+        retry_cost_usd=Decimal(row["retry_cost_usd"]),
+        event_count=row["event_count"],
+        error_type=row["error_type"],
+        metadata=json.loads(row["metadata"]),
+    )

@@ -1,0 +1,158 @@
+"""Writing one batch of rows: one transaction, ``executemany``, upserts, retries.
+
+A batch is never lost because one of its records is malformed: when the fast path
+fails on a row, the batch is rolled back and written row by row, the bad row retried
+once in a sanitised form and, failing that, logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dexcost._models import Event
+
+from ._connect import is_busy
+from ._rows import event_rows as _convert_events
+from ._rows import lenient_event_row
+from ._schema import EVENT_COLUMNS, TASK_COLUMNS
+from ._values import Row, sanitize_row
+
+log = logging.getLogger("dexcost.store")
+
+#: Most rows written in one transaction.
+BATCH_SIZE = 2000
+#: Non-busy operational errors (disk full, read-only file) are retried this often.
+_OTHER_ERROR_ATTEMPTS = 5
+_MAX_LOGGED_BAD_ROWS = 10
+
+
+def _upsert(table: str, columns: Sequence[str], key: str) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    # A changed row must be pushed again by the sync worker: clear its synced_at.
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}, synced_at = NULL"
+    )
+
+
+EVENT_UPSERT = _upsert("events", EVENT_COLUMNS, "event_id")
+TASK_UPSERT = _upsert("tasks", TASK_COLUMNS, "task_id")
+
+
+def event_rows(events: Sequence[Event]) -> list[Row]:
+    """Convert events to rows; a record the fast conversion rejects goes the lenient way."""
+    rows, slow = _convert_events(events)
+    for e in slow:
+        try:
+            rows.append(lenient_event_row(e))
+        except Exception:
+            log.exception("dexcost could not convert event %r; it was not stored", e)
+    return rows
+
+
+class BatchWriter:
+    """Writes batches through one connection; owned by one thread at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, path: object) -> None:
+        self.conn = conn
+        self.path = path
+
+    def write(
+        self,
+        events: Sequence[Event],
+        task_rows: Sequence[Row],
+        give_up: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Write ``events`` and ``task_rows`` in one transaction; True once committed.
+
+        Busy errors (another process holds the write lock) are retried until
+        ``give_up()`` says so; other operational errors a few times. What cannot be
+        written is logged with its size, never dropped silently.
+        """
+        rows = event_rows(events)
+        delay = 0.05
+        other_errors = 0
+        warned = False
+        while True:
+            try:
+                self._transaction(rows, task_rows)
+                if warned:
+                    log.warning("dexcost store %s is writable again", self.path)
+                return True
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                busy = is_busy(exc)
+                if not busy:
+                    other_errors += 1
+                if give_up() or other_errors >= _OTHER_ERROR_ATTEMPTS:
+                    log.error(
+                        "dexcost could not write %d events and %d tasks to %s: %s",
+                        len(rows),
+                        len(task_rows),
+                        self.path,
+                        exc,
+                    )
+                    return False
+                if not warned:
+                    log.warning("dexcost store %s: %s; retrying", self.path, exc)
+                    warned = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _transaction(self, rows: Sequence[Row], task_rows: Sequence[Row]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                conn.executemany(EVENT_UPSERT, rows)
+            if task_rows:
+                conn.executemany(TASK_UPSERT, task_rows)
+        except sqlite3.OperationalError:
+            raise
+        except Exception:
+            # A malformed row: start again, one row at a time.
+            self._rollback()
+            conn.execute("BEGIN IMMEDIATE")
+            bad = self._one_by_one(EVENT_UPSERT, rows, "event")
+            bad += self._one_by_one(TASK_UPSERT, task_rows, "task")
+            if bad > _MAX_LOGGED_BAD_ROWS:
+                log.error("dexcost skipped %d malformed records in one batch", bad)
+        conn.execute("COMMIT")
+
+    def _one_by_one(self, sql: str, rows: Sequence[Row], kind: str) -> int:
+        bad = 0
+        execute = self.conn.execute
+        for row in rows:
+            try:
+                execute(sql, row)
+                continue
+            except sqlite3.OperationalError:
+                raise
+            except Exception:
+                pass
+            try:
+                execute(sql, sanitize_row(row))
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                bad += 1
+                if bad <= _MAX_LOGGED_BAD_ROWS:
+                    log.error("dexcost could not store %s %s: %s", kind, _key(row), exc)
+        return bad
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def _key(row: Row) -> Any:
+    return row[0] if row else None
