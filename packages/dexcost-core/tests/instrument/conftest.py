@@ -117,6 +117,11 @@ class FakeAPI:
         body = "".join(parts).encode()
         self.replies.append(Reply(body, content_type="text/event-stream", close_delimited=True))
 
+    def reply_lines(self, items: list[Any]) -> None:
+        """A newline-delimited JSON stream."""
+        body = "".join(json.dumps(item) + "\n" for item in items).encode()
+        self.replies.append(Reply(body, content_type="application/x-ndjson", close_delimited=True))
+
     def reply_raw(self, reply: Reply) -> None:
         self.replies.append(reply)
 
