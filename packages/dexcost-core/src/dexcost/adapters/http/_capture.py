@@ -69,15 +69,14 @@ def _tracker() -> CostTracker | None:
 class Call:
     """One priced HTTP call in flight: where it goes, who prices it, where it is recorded."""
 
-    __slots__ = ("latency_ms", "library", "method", "priced", "tracker", "url")
+    __slots__ = ("host", "latency_ms", "library", "method", "path", "priced", "tracker")
 
-    def __init__(
-        self, tracker: CostTracker, priced: PricedService, library: str, url: str, method: str
-    ) -> None:
+    def __init__(self, tracker: CostTracker, target: _Target, library: str, method: str) -> None:
         self.tracker = tracker
-        self.priced = priced
+        self.priced = target.priced
+        self.host = target.host
+        self.path = target.path
         self.library = library
-        self.url = url
         self.method = method
         self.latency_ms = 0
 
@@ -100,12 +99,11 @@ class Call:
         result = priced.extract_cost(headers, body)
         if not result.amount and result.confidence != "unknown":
             return
-        authority, end = split_url(self.url)
         details: dict[str, Any] = {
             "library": self.library,
             "method": self.method.upper(),
-            "host": normalize_host(authority) or authority.rpartition("@")[2],
-            "path": url_path(self.url, end),
+            "host": self.host,
+            "path": self.path,
             "status": status,
             "latency_ms": self.latency_ms,
         }
@@ -120,7 +118,7 @@ class Call:
         )
 
     def __repr__(self) -> str:
-        return f"<http.Call {self.library} {self.method} {self.priced.service_name}>"
+        return f"<http.Call {self.library} {self.method} {self.host}{self.path}>"
 
 
 def authority(url: str) -> str:
@@ -132,6 +130,18 @@ def authority(url: str) -> str:
     if "?" in found or "#" in found:
         return split_url(url)[0]
     return found
+
+
+class _Target:
+    """Who prices one URL, and the host and path (no query) that go into the details."""
+
+    __slots__ = ("host", "path", "priced")
+
+    def __init__(self, url: str, priced: PricedService) -> None:
+        authority, end = split_url(url)
+        self.priced = priced
+        self.host = normalize_host(authority) or authority.rpartition("@")[2]
+        self.path = url_path(url, end)
 
 
 class _Prices:
@@ -148,7 +158,7 @@ class _Prices:
         self.catalog = catalog
         self.rates = rates
         self.hosts: dict[str, bool] = {}
-        self.resolved: dict[tuple[str, str], PricedService | None] = {}
+        self.resolved: dict[tuple[str, str], _Target | None] = {}
 
     def may_price(self, host: str) -> bool:
         """Whether any entry or rate names this host (its paths and methods aside)."""
@@ -160,7 +170,7 @@ class _Prices:
             self.hosts[host] = known
         return known
 
-    def resolve(self, url: str, method: str) -> PricedService | None:
+    def resolve(self, url: str, method: str) -> _Target | None:
         """:func:`resolve_service` for ``url`` (cached without its query string)."""
         key = (method, url.partition("?")[0].partition("#")[0])
         try:
@@ -168,10 +178,11 @@ class _Prices:
         except KeyError:
             pass
         priced = resolve_service(url, method, catalog=self.catalog)
+        target = _Target(key[1], priced) if priced is not None else None
         if len(self.resolved) >= self.LIMIT:
             self.resolved = {}
-        self.resolved[key] = priced
-        return priced
+        self.resolved[key] = target
+        return target
 
 
 _prices: list[_Prices] = [_Prices(None, None)]
@@ -205,10 +216,10 @@ def _begin(
     if not prices.may_price(host(instance, args, kwargs)):
         return None
     url, method = target(instance, args, kwargs)
-    priced = prices.resolve(url, method)
-    if priced is None:
+    resolved = prices.resolve(url, method)
+    if resolved is None:
         return None
-    return Call(tracker, priced, library, url, method)
+    return Call(tracker, resolved, library, method)
 
 
 def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
