@@ -370,6 +370,9 @@ def test_custom_pricing_for_an_unknown_model_and_its_spellings(engine):
     engine.set_custom_pricing("My-FineTune", 0.25, 1.25)  # floats are accepted for prices
     for name in ("my-finetune", " MY-FINETUNE ", "openai/my-finetune"):
         assert engine.get_cost(name, 1000, 1000).cost_usd == Decimal("1.5")
+    engine.set_custom_pricing("azure/prod-deployment", "1", "1")
+    assert engine.get_cost("prod-deployment", 1000, 0, provider="azure").cost_usd == Decimal(1)
+    assert engine.get_cost("prod-deployment", 1000, 0).cost_confidence == "unknown"
 
 
 def test_custom_cache_prices_default_to_the_input_price(engine):

@@ -23,7 +23,7 @@ def test_contract_names_are_exported() -> None:
         "close", "TrackedTask", "CostTracker", "PricingEngine", "CostResult", "RateRegistry",
         "RateEntry", "DexcostConfig", "DexcostContext", "Task", "Event", "EventType",
         "TaskStatus", "CostConfidence", "PricingSource", "InvalidAPIKeyError",
-        "validate_api_key", "SessionManager", "get_session_manager",
+        "validate_api_key", "SessionManager", "get_session_manager", "ServiceCatalog",
     }  # fmt: skip
     assert contract <= set(dexcost.__all__)
 

@@ -164,8 +164,8 @@ def test_end_rejects_unknown_status(sdk: dexcost.CostTracker) -> None:
     t = sdk.start_task("x")
     with pytest.raises(ValueError, match="'success' or 'failed'"):
         t.end("done")
-    t.end("failed")
-    assert t.task.status == "failed"
+    t.end("failed", error_type="UpstreamTimeout")
+    assert (t.task.status, t.task.error_type) == ("failed", "UpstreamTimeout")
 
 
 def test_task_never_ended_warns_and_is_stored_pending(sdk: dexcost.CostTracker, read: Any) -> None:

@@ -40,12 +40,14 @@ from ._task_scope import TaskScope
 from ._tracked_task import TrackedTask
 from ._tracker import CostTracker
 from ._types import CostConfidence, EventType, PricingSource, TaskStatus
+from .catalog import CostExtractionResult, ServiceCatalog
 from .pricing import CostResult, PricingEngine, RateEntry, RateRegistry
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CostConfidence",
+    "CostExtractionResult",
     "CostResult",
     "CostTracker",
     "DexcostConfig",
@@ -58,6 +60,7 @@ __all__ = [
     "RateEntry",
     "RateRegistry",
     "RetryHeuristicEngine",
+    "ServiceCatalog",
     "SessionManager",
     "Task",
     "TaskScope",

@@ -290,11 +290,14 @@ class TrackedTask:
         """Every linked trace as ``{"provider": ..., "trace_id": ...}``."""
         return [dict(link) for link in self.task.metadata.get("_trace_links", [])]
 
-    def end(self, status: str = "success") -> None:
-        """Close the task and persist it. Call exactly once; a second call raises."""
+    def end(self, status: str = "success", *, error_type: str | None = None) -> None:
+        """Close the task and persist it. Call exactly once; a second call raises.
+
+        ``error_type`` names what made a failed task fail (e.g. an exception's class name).
+        """
         if status not in _END_STATUSES:
             raise ValueError(f"status must be 'success' or 'failed', got {status!r}")
-        self._tracker._end_task(self, status, None)
+        self._tracker._end_task(self, status, error_type)
 
     # -- internals -----------------------------------------------------------------------
 

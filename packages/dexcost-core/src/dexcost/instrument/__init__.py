@@ -13,6 +13,12 @@ import threading
 from typing import TYPE_CHECKING
 
 from ._base import Instrumentor
+from ._tracked_clients import (
+    TrackedAnthropic,
+    TrackedAsyncAnthropic,
+    TrackedAsyncOpenAI,
+    TrackedOpenAI,
+)
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
@@ -20,6 +26,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_SUPPORTED_INSTRUMENTS",
     "Instrumentor",
+    "TrackedAnthropic",
+    "TrackedAsyncAnthropic",
+    "TrackedAsyncOpenAI",
+    "TrackedOpenAI",
     "get_instrumentor",
     "instrument_anthropic",
     "instrument_bedrock",

@@ -27,7 +27,7 @@ from ._record import (
     record_llm,
     text_chars,
 )
-from ._stainless import is_streaming_response, parse_raw
+from ._stainless import handle_raw, raw_mode
 from ._stream import StreamObserver, TrackedAsyncStream, TrackedStream
 from ._tracked_clients import tracked_types, tracker_of_client
 
@@ -38,7 +38,6 @@ __all__ = ["AnthropicInstrumentor"]
 
 _stream_types: tuple[type, ...] = ()
 _async_stream_type: type | None = None
-_legacy_response_type: type | None = None
 _USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -165,6 +164,9 @@ class _EventStream(StreamObserver):
         if usage_obj is not None:
             usage, extra = _usage(usage_obj, self.delta)
             details.update(extra)
+            if self.delta is None:  # cut off before the totals: output is a guess
+                usage.output_tokens = max(usage.output_tokens, estimate_tokens(self.chars))
+                usage.estimated = True
         else:
             usage = _estimated(kwargs, self.chars)
         if not self.completed:
@@ -217,10 +219,12 @@ class _Handler(CallHandler):
 
         if isinstance(result, _stream_types):
             return wrap(result)
-        if _legacy_response_type is not None and isinstance(result, _legacy_response_type):
-            return parse_raw(result, _stream_types, wrap, record)
-        if not is_streaming_response(kwargs):
-            record(result)
+        mode = raw_mode(kwargs)
+        if mode == "stream":  # with_streaming_response: the body is the caller's to read
+            return result
+        if mode is not None:
+            return handle_raw(result, _stream_types, wrap, record)
+        record(result)
         return result
 
     def on_error(
@@ -329,13 +333,11 @@ class AnthropicInstrumentor(Instrumentor):
         return self.tracker
 
     def _install(self) -> None:
-        global _stream_types, _async_stream_type, _legacy_response_type
-        _legacy_response = importlib.import_module("anthropic._legacy_response")
+        global _stream_types, _async_stream_type
         _streaming = importlib.import_module("anthropic._streaming")
 
         _stream_types = (_streaming.Stream, _streaming.AsyncStream)
         _async_stream_type = _streaming.AsyncStream
-        _legacy_response_type = _legacy_response.LegacyAPIResponse
 
         handler = _Handler("messages")
         for module in (_MESSAGES, _BETA):

@@ -22,7 +22,7 @@ from ._record import (
     record_llm,
     text_chars,
 )
-from ._stainless import is_streaming_response, parse_raw
+from ._stainless import handle_raw, raw_mode
 from ._stream import StreamObserver, TrackedAsyncStream, TrackedStream
 from ._tracked_clients import tracked_types, tracker_of_client
 
@@ -36,7 +36,6 @@ _DEFAULT_HOST = "api.openai.com"
 # Filled in at instrument time (never at import: importing dexcost must not import openai).
 _stream_types: tuple[type, ...] = ()
 _async_stream_type: type | None = None
-_legacy_response_type: type | None = None
 
 
 def _chat_usage(u: Any) -> Usage:
@@ -116,15 +115,16 @@ class _Handler(CallHandler):
     ) -> Any:
         if isinstance(result, _stream_types):
             return self._wrap_stream(tracker, instance, kwargs, result, started_ns)
-        if _legacy_response_type is not None and isinstance(result, _legacy_response_type):
-            return parse_raw(
+        mode = raw_mode(kwargs)
+        if mode == "stream":  # with_streaming_response: the body is the caller's to read
+            return result
+        if mode is not None:
+            return handle_raw(
                 result,
                 _stream_types,
                 lambda stream: self._wrap_stream(tracker, instance, kwargs, stream, started_ns),
                 lambda parsed: self.record(tracker, instance, kwargs, parsed, started_ns),
             )
-        if is_streaming_response(kwargs):
-            return result
         self.record(tracker, instance, kwargs, result, started_ns)
         return result
 
@@ -283,12 +283,11 @@ class OpenAIInstrumentor(Instrumentor):
         return self.tracker
 
     def _install(self) -> None:
-        global _stream_types, _async_stream_type, _legacy_response_type
-        from openai import _legacy_response, _streaming
+        global _stream_types, _async_stream_type
+        from openai import _streaming
 
         _stream_types = (_streaming.Stream, _streaming.AsyncStream)
         _async_stream_type = _streaming.AsyncStream
-        _legacy_response_type = _legacy_response.LegacyAPIResponse
 
         chat = _Handler("chat", _chat_usage, _ChatStream)
         responses = _Handler("responses", _responses_usage, _ResponsesStream)

@@ -176,7 +176,10 @@ class TrackedStream(ObjectProxy):
             self._self_observer.finish()
 
     def __del__(self) -> None:
-        self._self_observer.finish()
+        # Once iteration started, the generator finishes (it may outlive this proxy:
+        # ``for x in proxy`` keeps only the generator).
+        if self._self_gen is None:
+            self._self_observer.finish()
 
 
 async def _finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> Any:

@@ -13,7 +13,6 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from . import get_instrumentor
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
@@ -70,6 +69,8 @@ def _build(
             tracked_types.add(subclass)
     client = subclass(*args, **kwargs)
     client.__dict__["_dexcost_resolver"] = _Resolver(tracker)
+    from . import get_instrumentor
+
     get_instrumentor(provider).ensure_patched()
     return client
 

@@ -23,7 +23,6 @@ logger = logging.getLogger("dexcost.pricing")
 # Wide enough that no product of a price and a token count is ever rounded, whatever the
 # caller's thread-local decimal context says.
 _EXACT = Context(prec=60)
-_MISSING = object()
 _CACHE_LIMIT = 4096
 _THOUSAND = Decimal(1000)
 
@@ -169,12 +168,12 @@ class PricingEngine:
             reasoning_tokens = _count("reasoning_tokens", reasoning_tokens)
             cache_write_1h_tokens = _count("cache_write_1h_tokens", cache_write_1h_tokens)
         snapshot = self._snapshot
-        price = snapshot.cache.get((model, provider), _MISSING)
-        if price is _MISSING:
+        try:
+            price = snapshot.cache[(model, provider)]
+        except KeyError:
             price = self._resolve(snapshot, model, provider)
         if price is None:
             return CostResult(ZERO, "unknown", "unknown", snapshot.version)
-        assert isinstance(price, ModelPrice)
 
         uncached = input_tokens - cached_tokens - cache_creation_tokens
         text_output = output_tokens - reasoning_tokens
@@ -206,11 +205,10 @@ class PricingEngine:
     def resolve(self, model: str, provider: str | None = None) -> ModelPrice | None:
         """The price entry ``model`` maps to (custom prices first), or None if there is none."""
         snapshot = self._snapshot
-        price = snapshot.cache.get((model, provider), _MISSING)
-        if price is _MISSING:
-            price = self._resolve(snapshot, model, provider)
-        assert price is None or isinstance(price, ModelPrice)
-        return price
+        try:
+            return snapshot.cache[(model, provider)]
+        except KeyError:
+            return self._resolve(snapshot, model, provider)
 
     def set_custom_pricing(
         self,
@@ -283,9 +281,9 @@ class PricingEngine:
     def _lookup(self, snapshot: _Snapshot, model: str, provider: str | None) -> ModelPrice | None:
         data = snapshot.data
         if snapshot.custom:
-            variants, _ = candidates(data, model, provider)
-            for variant in variants:
-                custom = snapshot.custom.get(variant)
+            variants, hints = candidates(data, model, provider)
+            for name in (*variants, *(f"{h}/{v}" for h in hints for v in variants)):
+                custom = snapshot.custom.get(name)
                 if custom is not None:
                     return custom
         key = resolve_name(data, model, provider)
