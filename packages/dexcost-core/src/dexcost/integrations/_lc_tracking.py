@@ -1,0 +1,402 @@
+"""What a LangChain handler does with runs: tasks, context, and the LLM calls it records.
+
+The run tree becomes the task tree. The outermost run becomes a task, or joins the task
+the user opened with ``dexcost.task()``. Nested tools and retrievers become child tasks
+when they start; nested chains become child tasks once something inside them costs
+money or is a task (LangGraph nodes, tagged ``graph:step:N``, as soon as they start),
+so prompt templates, output parsers and routing functions stay out of the ledger, and
+LCEL's unnamed composition runnables (``RunnableSequence``, ...) never become tasks.
+
+Runs are made current in the context where LangChain runs their code (the handler runs
+inline), so a provider patch bills a call into the framework's task. Around each LLM
+run a :class:`~dexcost._scope.FrameworkCall` marker is active; at the end, the call is
+recorded from LangChain's own usage only when no provider patch covered it. Context
+variables are put back by *setting* the previous value (never ``Token.reset``): in
+async runs LangChain fires some end callbacks from a copied context.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from dexcost import _guard, _scope
+from dexcost._api import get_tracker
+from dexcost._context import _current_task
+from dexcost._money import ZERO
+from dexcost.instrument._record import _billed_nothing, classify_error, elapsed_ms
+
+from ._lc_runs import Group, LLMRun, Run, RunRegistry
+from ._lc_usage import Reading, model_hint, read_result
+
+if TYPE_CHECKING:
+    from dexcost._tracked_task import TrackedTask
+    from dexcost._tracker import CostTracker
+
+__all__ = ["Tracking"]
+
+_log = logging.getLogger("dexcost.integrations.langchain")
+
+HIDDEN_TAG = "langsmith:hidden"  # LangChain's internal plumbing runs
+_GRAPH_STEP = "graph:step:"  # the tag LangGraph puts on node runs
+_PLUMBING = "Runnable"  # default names of LCEL's composition runnables
+ABANDONED = "abandoned"  # error type of a task whose run never reported its end
+
+# The innermost run followed in this context (for calls made outside LangChain models).
+_active_run: ContextVar[Run | None] = ContextVar("dexcost_langchain_run", default=None)
+_listener_lock = threading.Lock()
+_listening = False
+_group_lock = threading.Lock()  # Group.open counters (ends may come from other threads)
+
+
+class Tracking:
+    """The state and logic behind one ``DexcostCallbackHandler``."""
+
+    def __init__(
+        self,
+        tracker: CostTracker | None,
+        nested: frozenset[str],
+        max_open_runs: int,
+        run_timeout: float | None,
+    ) -> None:
+        self.explicit_tracker = tracker
+        self.nested = nested
+        self.runs = RunRegistry(max_open_runs, run_timeout)
+        _listen_for_provider_calls()
+
+    def tracker(self) -> CostTracker | None:
+        """The tracker given to the handler, else the global one (None before init)."""
+        tracker = self.explicit_tracker
+        return tracker if tracker is not None else get_tracker()
+
+    # -- chains, tools, retrievers -------------------------------------------------------
+
+    def start(
+        self,
+        kind: str,
+        serialized: Any,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None,
+        tags: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        name: Any,
+    ) -> None:
+        """A chain, tool or retriever run started."""
+        tracker = self.tracker()
+        if tracker is None:
+            return
+        parent = self.runs.get(parent_run_id)
+        run = Run(run_id, kind, _run_name(kind, serialized, name), parent, self)
+        evicted = self.runs.add(run)
+        if evicted is None:  # another dexcost handler follows this run
+            return
+        if metadata:
+            run.customer_id = _attribute(metadata, "customer_id")
+            run.project_id = _attribute(metadata, "project_id")
+        hidden = bool(tags) and HIDDEN_TAG in tags  # type: ignore[operator]
+        if parent is None:
+            current = _live_current_task()
+            if current is not None:
+                run.task, run.joined = current, True
+            elif not hidden:
+                run.task = self._open(run, None)
+        elif not hidden and kind in self.nested:
+            if kind == "chain" and not _is_graph_node(tags):
+                # LCEL's own composition (RunnableSequence, RunnableParallel<...>, ...)
+                # is plumbing: its costs belong to the enclosing task.
+                run.lazy = not run.name.startswith(_PLUMBING)
+            else:
+                run.task = self._open(run, self.runs.materialize(parent, self._open))
+        run.prev_active = _active_run.get()
+        _active_run.set(run)
+        run.prev_task = _current_task.get()
+        if run.task is not None and run.prev_task is not run.task.task:
+            _current_task.set(run.task.task)
+        if evicted:
+            self.abandon(evicted)
+
+    def end(self, run_id: uuid.UUID, error: BaseException | None) -> None:
+        """A chain, tool or retriever run ended (``error`` when it raised)."""
+        run = self.runs.pop(run_id)
+        if run is None:
+            return
+        if _active_run.get() is run:
+            _active_run.set(run.prev_active)
+        task = run.task
+        if task is None:
+            return
+        if _current_task.get() is task.task:
+            _current_task.set(run.prev_task)
+        if run.joined or task.ended:
+            return
+        if error is None or _is_control_flow(error):
+            _end_task(task, "success", None)
+        else:
+            _end_task(task, "failed", type(error).__name__)
+
+    # -- LLM calls ---------------------------------------------------------------------
+
+    def llm_start(
+        self,
+        run_id: uuid.UUID,
+        parent_run_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """An LLM or chat-model run started: put its task and marker in context."""
+        tracker = self.tracker()
+        if tracker is None:
+            return
+        parent = self.runs.get(parent_run_id)
+        marker = _scope.current_framework_call()
+        group = marker.key if marker is not None else None
+        shared = isinstance(group, Group) and group.owner is self and group.open > 0
+        if not shared:
+            marker = _scope.FrameworkCall(Group(self))
+        assert marker is not None
+        run = LLMRun(run_id, _run_name("llm", None, kwargs.get("name")), parent, self, marker)
+        evicted = self.runs.add(run)
+        if evicted is None:
+            return
+        if shared:
+            assert isinstance(group, Group)
+            with _group_lock:
+                group.open += 1
+        else:
+            run.prev_marker = _scope.current_framework_call()
+            run.activated = True
+            marker.activate()
+        run.model = model_hint(metadata, kwargs.get("invocation_params"))
+        provider = metadata.get("ls_provider") if metadata else None
+        run.provider = provider if isinstance(provider, str) and provider else None
+        run.task = (
+            self.runs.materialize(parent, self._open)
+            if parent is not None
+            else _live_current_task()
+        )
+        run.prev_task = _current_task.get()
+        if run.task is not None and run.prev_task is not run.task.task:
+            _current_task.set(run.task.task)
+        if evicted:
+            self.abandon(evicted)
+
+    def llm_end(self, run_id: uuid.UUID, response: Any, error: BaseException | None) -> None:
+        """An LLM run ended: record it unless a provider patch already did."""
+        run = self.runs.pop(run_id)
+        if not isinstance(run, LLMRun):
+            return
+        marker = run.marker
+        if run.activated and _scope.current_framework_call() is marker:
+            _scope._framework_call.set(run.prev_marker)
+        if run.task is not None and _current_task.get() is run.task.task:
+            _current_task.set(run.prev_task)
+        _leave_group(marker.key)
+        if not marker.covered:
+            self._record(run, response, error)
+
+    # -- clean-up ----------------------------------------------------------------------
+
+    def abandon(self, runs: list[Run]) -> None:
+        """Close runs whose end never arrived: tasks fail as ``abandoned``."""
+        for run in runs:
+            if isinstance(run, LLMRun):
+                _leave_group(run.marker.key)
+                if not run.marker.covered:
+                    _guard.call("integrations.langchain.abandon", None, self._record_lost, run)
+            elif run.task is not None and not run.joined and not run.task.ended:
+                _guard.call(
+                    "integrations.langchain.abandon",
+                    None,
+                    _end_task,
+                    run.task,
+                    "failed",
+                    ABANDONED,
+                )
+        _log.debug("dexcost: abandoned %d LangChain runs whose end never arrived", len(runs))
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _open(self, run: Run, parent: TrackedTask | None) -> TrackedTask | None:
+        tracker = self.tracker()
+        if tracker is None:
+            return None
+        return tracker.start_task(
+            run.name,
+            customer_id=run.customer_id,
+            project_id=run.project_id,
+            metadata={"langchain_run_id": str(run.run_id), "langchain_run_type": run.kind},
+            parent=parent,
+        )
+
+    def _target(self, run: LLMRun) -> TrackedTask | None:
+        task = run.task
+        if task is not None and not task.ended:
+            return task
+        tracker = self.tracker()
+        return tracker.current() if tracker is not None else None
+
+    def _record(self, run: LLMRun, response: Any, error: BaseException | None) -> None:
+        task = self._target(run)
+        if task is None:
+            return
+        reading = read_result(response) if response is not None else Reading()
+        model = reading.model or run.model or "unknown"
+        provider = run.provider or reading.provider or "unknown"
+        details: dict[str, Any] = {"integration": "langchain", "run_id": str(run.run_id)}
+        latency = elapsed_ms(run.started_ns)
+        usage = reading.usage
+        if error is not None:
+            # No usage for a failed call; a provider that answered with an error status
+            # bills nothing, after a timeout or broken connection we cannot know.
+            details["error"] = type(error).__name__
+            exact = _billed_nothing(error, None)
+            task.record_llm_call(
+                provider,
+                model,
+                0,
+                0,
+                ZERO,
+                cost_confidence="exact" if exact else "unknown",
+                pricing_source="provider" if exact else "unknown",
+                latency_ms=latency,
+                details=details,
+                error_type=classify_error(error),
+            )
+        elif reading.cache_hit:
+            details["cache_hit"] = True
+            if usage is not None:
+                details["cached_answer_tokens"] = usage.input_tokens + usage.output_tokens
+            task.record_llm_call(
+                provider,
+                model,
+                0,
+                0,
+                ZERO,
+                cost_confidence="exact",
+                pricing_source="provider",
+                latency_ms=latency,
+                details=details,
+            )
+        elif usage is None:
+            details["usage"] = "missing"
+            task.record_llm_call(
+                provider,
+                model,
+                0,
+                0,
+                ZERO,
+                cost_confidence="unknown",
+                pricing_source="unknown",
+                latency_ms=latency,
+                details=details,
+            )
+        else:
+            task.record_llm_call(
+                provider,
+                model,
+                usage.input_tokens,
+                usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+                cache_creation_tokens=usage.cache_creation_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                service_tier=reading.service_tier,
+                latency_ms=latency,
+                details=details,
+            )
+
+    def _record_lost(self, run: LLMRun) -> None:
+        """An LLM run that never ended: a call happened, its cost is unknown."""
+        task = self._target(run)
+        if task is None:
+            return
+        task.record_llm_call(
+            run.provider or "unknown",
+            run.model or "unknown",
+            0,
+            0,
+            ZERO,
+            cost_confidence="unknown",
+            pricing_source="unknown",
+            details={"integration": "langchain", "run_id": str(run.run_id), "usage": ABANDONED},
+        )
+
+
+def _end_task(task: TrackedTask, status: str, error_type: str | None) -> None:
+    # TrackedTask.end() takes no error type yet; the tracker's own path records it.
+    task._tracker._end_task(task, status, error_type)
+
+
+def _leave_group(group: object) -> None:
+    if isinstance(group, Group):
+        with _group_lock:
+            group.open -= 1
+
+
+def _live_current_task() -> TrackedTask | None:
+    task = _current_task.get()
+    live = task._live if task is not None else None
+    return live if live is not None and not live.ended else None
+
+
+def _run_name(kind: str, serialized: Any, name: Any) -> str:
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(serialized, Mapping):
+        value = serialized.get("name")
+        if isinstance(value, str) and value:
+            return value
+        ident = serialized.get("id")
+        if isinstance(ident, list) and ident and isinstance(ident[-1], str):
+            return ident[-1]
+    return kind
+
+
+def _attribute(metadata: Mapping[str, Any], key: str) -> str | None:
+    value = metadata.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _is_graph_node(tags: list[str] | None) -> bool:
+    return bool(tags) and any(tag.startswith(_GRAPH_STEP) for tag in tags or ())
+
+
+def _is_control_flow(error: BaseException) -> bool:
+    """LangGraph's interrupts and commands travel as exceptions; they are not failures."""
+    return any(cls.__name__ == "GraphBubbleUp" for cls in type(error).__mro__)
+
+
+# -- calls made inside a run without a LangChain model (an SDK used in a tool or node) --
+
+
+def _listen_for_provider_calls() -> None:
+    global _listening
+    with _listener_lock:
+        if not _listening:
+            _scope.on_covered(_on_provider_call)
+            _listening = True
+
+
+def _on_provider_call(layer: str) -> None:
+    """A billing layer took a call: make sure it lands in the run's task.
+
+    Inside an LLM run the task is already current. Elsewhere (an SDK called directly in
+    a tool, a node or a lambda) the innermost run's task is made current first, opening
+    a lazy chain if needed.
+    """
+    marker = _scope.current_framework_call()
+    if marker is not None:
+        group = marker.key
+        if isinstance(group, Group) and group.open > 0:
+            return
+    run = _active_run.get()
+    if run is None or run.ended:
+        return
+    tracking = run.owner
+    task = tracking.runs.materialize(run, tracking._open)
+    if task is not None and _current_task.get() is not task.task:
+        _current_task.set(task.task)
