@@ -38,6 +38,7 @@ class Run:
     __slots__ = (
         "customer_id",
         "ended",
+        "has_children",
         "joined",
         "kind",
         "lazy",
@@ -62,6 +63,9 @@ class Run:
         self.name = name
         self.parent = parent
         self.root: Run = parent.root if parent is not None else self
+        if parent is not None:
+            parent.has_children = True
+        self.has_children = False
         self.owner = owner  # the handler's tracking state, for the scope listener
         self.started = _monotonic()
         #: The task costs inside this run land in; None while lazy or transparent.
@@ -84,11 +88,13 @@ class Group:
     so either a provider patch covers all of them or none).
     """
 
-    __slots__ = ("open", "owner")
+    __slots__ = ("open", "owner", "started", "task")
 
     def __init__(self, owner: Any) -> None:
         self.owner = owner
         self.open = 1
+        self.started = _monotonic()
+        self.task: TrackedTask | None = None  # where the covered calls are recorded
 
 
 class LLMRun(Run):

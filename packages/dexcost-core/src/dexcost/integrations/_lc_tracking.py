@@ -7,16 +7,22 @@ money or is a task (LangGraph nodes, tagged ``graph:step:N``, as soon as they st
 so prompt templates, output parsers and routing functions stay out of the ledger, and
 LCEL's unnamed composition runnables (``RunnableSequence``, ...) never become tasks.
 
-Runs are made current in the context where LangChain runs their code (the handler runs
-inline), so a provider patch bills a call into the framework's task. Around each LLM
-run a :class:`~dexcost._scope.FrameworkCall` marker is active; at the end, the call is
-recorded from LangChain's own usage only when no provider patch covered it. Context
-variables are put back by *setting* the previous value (never ``Token.reset``): in
-async runs LangChain fires some end callbacks from a copied context.
+Around each LLM run a :class:`~dexcost._scope.FrameworkCall` marker is active; a
+provider patch that bills the call marks it covered, and the listener registered with
+:func:`dexcost._scope.on_covered` makes the run's task current where the SDK is called,
+so the patch records into the framework's task. At the end of the run, the call is
+recorded from LangChain's own usage only when no patch covered it.
+
+In synchronous code the handler also makes each run's task current while it runs (so
+``dexcost.record_cost()`` in a tool lands in the tool's task) and puts the previous one
+back at its end, by *setting* it (``Token.reset`` fails across contexts). In async code
+LangChain fires end callbacks from a copied context, so nothing set in a start callback
+could be put back: there the task is made current only inside the SDK call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -98,12 +104,10 @@ class Tracking:
             run.customer_id = _attribute(metadata, "customer_id")
             run.project_id = _attribute(metadata, "project_id")
         hidden = bool(tags) and HIDDEN_TAG in tags  # type: ignore[operator]
+        run.prev_active = _active_run.get()
+        run.prev_task = _current_task.get()
         if parent is None:
-            current = _live_current_task()
-            if current is not None:
-                run.task, run.joined = current, True
-            elif not hidden:
-                run.task = self._open(run, None)
+            self._place_top_level(run, hidden)
         elif not hidden and kind in self.nested:
             if kind == "chain" and not _is_graph_node(tags):
                 # LCEL's own composition (RunnableSequence, RunnableParallel<...>, ...)
@@ -111,13 +115,38 @@ class Tracking:
                 run.lazy = not run.name.startswith(_PLUMBING)
             else:
                 run.task = self._open(run, self.runs.materialize(parent, self._open))
-        run.prev_active = _active_run.get()
         _active_run.set(run)
-        run.prev_task = _current_task.get()
-        if run.task is not None and run.prev_task is not run.task.task:
+        if run.task is not None and not _in_async() and run.prev_task is not run.task.task:
             _current_task.set(run.task.task)
         if evicted:
             self.abandon(evicted)
+
+    def _place_top_level(self, run: Run, hidden: bool) -> None:
+        """A run with no parent we follow: a new task, or the user's current one.
+
+        ``batch()`` starts the runs of all its inputs one after the other in the same
+        context before running any: a run that finds a childless root of ours current
+        is such a sibling and gets a task of its own, restoring what the first found.
+        A run started inside one of our runs without LangChain's parent link (a new
+        ``config`` passed to a nested call) becomes a child task of it.
+        """
+        active = run.prev_active
+        current = _live_current_task()
+        ours = (
+            active is not None
+            and not active.ended
+            and not active.joined
+            and active.task is not None
+            and current is active.task
+        )
+        if current is not None and (hidden or not ours):
+            run.task, run.joined = current, True
+            return
+        parent_task = current
+        if ours and active is not None and active.parent is None and not active.has_children:
+            run.prev_active, run.prev_task, parent_task = active.prev_active, active.prev_task, None
+        if not hidden:
+            run.task = self._open(run, parent_task)
 
     def end(self, run_id: uuid.UUID, error: BaseException | None) -> None:
         """A chain, tool or retriever run ended (``error`` when it raised)."""
@@ -154,7 +183,14 @@ class Tracking:
         parent = self.runs.get(parent_run_id)
         marker = _scope.current_framework_call()
         group = marker.key if marker is not None else None
-        shared = isinstance(group, Group) and group.owner is self and group.open > 0
+        # Runs started back to back before any call was made share the marker.
+        shared = (
+            isinstance(group, Group)
+            and group.owner is self
+            and group.open > 0
+            and marker is not None
+            and not marker.covered
+        )
         if not shared:
             marker = _scope.FrameworkCall(Group(self))
         assert marker is not None
@@ -178,8 +214,11 @@ class Tracking:
             if parent is not None
             else _live_current_task()
         )
+        group = marker.key
+        if isinstance(group, Group) and not shared:
+            group.task = run.task
         run.prev_task = _current_task.get()
-        if run.task is not None and run.prev_task is not run.task.task:
+        if run.task is not None and not _in_async() and run.prev_task is not run.task.task:
             _current_task.set(run.task.task)
         if evicted:
             self.abandon(evicted)
@@ -331,6 +370,11 @@ def _end_task(task: TrackedTask, status: str, error_type: str | None) -> None:
     task._tracker._end_task(task, status, error_type)
 
 
+def _in_async() -> bool:
+    """True inside a running event loop, where end callbacks come from copied contexts."""
+    return asyncio._get_running_loop() is not None
+
+
 def _leave_group(group: object) -> None:
     if isinstance(group, Group):
         with _group_lock:
@@ -382,21 +426,30 @@ def _listen_for_provider_calls() -> None:
 
 
 def _on_provider_call(layer: str) -> None:
-    """A billing layer took a call: make sure it lands in the run's task.
+    """A billing layer took a call: make the task it belongs to current where it is made.
 
-    Inside an LLM run the task is already current. Elsewhere (an SDK called directly in
-    a tool, a node or a lambda) the innermost run's task is made current first, opening
-    a lazy chain if needed.
+    Inside an LLM run that is the run's task. Elsewhere (an SDK called directly in a
+    tool, a node or a lambda) it is the task of the innermost run still open, opening
+    a lazy chain if needed. Runs that already ended are skipped: in async code they can
+    stay in a context after their end.
     """
     marker = _scope.current_framework_call()
-    if marker is not None:
-        group = marker.key
-        if isinstance(group, Group) and group.open > 0:
-            return
+    group = marker.key if marker is not None else None
     run = _active_run.get()
-    if run is None or run.ended:
+    while run is not None and run.ended:
+        run = run.prev_active
+    task: TrackedTask | None
+    # The LLM run's marker, unless it is a stale one from before the innermost run.
+    if (
+        isinstance(group, Group)
+        and group.open > 0
+        and (run is None or group.started >= run.started)
+    ):
+        task = group.task
+    elif run is not None:
+        tracking = run.owner
+        task = tracking.runs.materialize(run, tracking._open)
+    else:
         return
-    tracking = run.owner
-    task = tracking.runs.materialize(run, tracking._open)
-    if task is not None and _current_task.get() is not task.task:
+    if task is not None and not task.ended and _current_task.get() is not task.task:
         _current_task.set(task.task)
