@@ -31,6 +31,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     for var in ("DEXCOST_API_KEY", "DEXCOST_ENV", "LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2"):
         monkeypatch.delenv(var, raising=False)
     yield
+    dexcost.set_current_task(None)  # the main thread's context outlives the test
     dexcost_langchain.uninstrument()
     dexcost.close()
     dexcost.clear_context()

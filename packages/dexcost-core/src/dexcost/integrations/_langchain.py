@@ -90,7 +90,12 @@ class DexcostCallbackHandler:
 
     def __repr__(self) -> str:
         kinds = sorted(self._tracking.nested)
-        return f"<{type(self).__name__} nested_tasks={kinds} open_runs={len(self._tracking.runs)}>"
+        return f"<{type(self).__name__} nested_tasks={kinds} open_runs={self.open_runs}>"
+
+    @property
+    def open_runs(self) -> int:
+        """How many runs the handler follows right now (bounded by ``max_open_runs``)."""
+        return len(self._tracking.runs)
 
     @property
     def tracker(self) -> CostTracker | None:

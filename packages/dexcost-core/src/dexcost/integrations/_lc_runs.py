@@ -63,9 +63,9 @@ class Run:
         self.name = name
         self.parent = parent
         self.root: Run = parent.root if parent is not None else self
+        self.has_children = False
         if parent is not None:
             parent.has_children = True
-        self.has_children = False
         self.owner = owner  # the handler's tracking state, for the scope listener
         self.started = _monotonic()
         #: The task costs inside this run land in; None while lazy or transparent.

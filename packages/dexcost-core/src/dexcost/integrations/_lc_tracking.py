@@ -100,6 +100,8 @@ class Tracking:
         evicted = self.runs.add(run)
         if evicted is None:  # another dexcost handler follows this run
             return
+        if evicted:
+            self.abandon(evicted)
         if metadata:
             run.customer_id = _attribute(metadata, "customer_id")
             run.project_id = _attribute(metadata, "project_id")
@@ -118,8 +120,6 @@ class Tracking:
         _active_run.set(run)
         if run.task is not None and not _in_async() and run.prev_task is not run.task.task:
             _current_task.set(run.task.task)
-        if evicted:
-            self.abandon(evicted)
 
     def _place_top_level(self, run: Run, hidden: bool) -> None:
         """A run with no parent we follow: a new task, or the user's current one.
@@ -198,6 +198,8 @@ class Tracking:
         evicted = self.runs.add(run)
         if evicted is None:
             return
+        if evicted:
+            self.abandon(evicted)
         if shared:
             assert isinstance(group, Group)
             with _group_lock:
@@ -220,8 +222,6 @@ class Tracking:
         run.prev_task = _current_task.get()
         if run.task is not None and not _in_async() and run.prev_task is not run.task.task:
             _current_task.set(run.task.task)
-        if evicted:
-            self.abandon(evicted)
 
     def llm_end(self, run_id: uuid.UUID, response: Any, error: BaseException | None) -> None:
         """An LLM run ended: record it unless a provider patch already did."""
@@ -349,9 +349,13 @@ class Tracking:
             )
 
     def _record_lost(self, run: LLMRun) -> None:
-        """An LLM run that never ended: a call happened, its cost is unknown."""
-        task = self._target(run)
-        if task is None:
+        """An LLM run that never ended: a call happened, its cost is unknown.
+
+        Recorded in the run's task while it is open; once that ended, nothing is left
+        that the call could be attributed to honestly.
+        """
+        task = run.task
+        if task is None or task.ended:
             return
         task.record_llm_call(
             run.provider or "unknown",
