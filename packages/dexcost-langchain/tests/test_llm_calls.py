@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from langchain_core.caches import InMemoryCache
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import FakeListChatModel, GenericFakeChatModel
@@ -52,6 +53,39 @@ def test_cache_and_reasoning_tokens_are_priced(
     # Cache reads are cheaper than fresh input: the split matters.
     assert expected.cost_usd < sdk.pricing.get_cost("claude-sonnet-4-5", 5000, 900).cost_usd
     assert event["details"]["integration"] == "langchain"
+
+
+@pytest.mark.parametrize("with_total", [True, False], ids=["with-cache_creation", "split-only"])
+def test_anthropic_cache_writes_split_by_lifetime(
+    with_total: bool, sdk: dexcost.CostTracker, ledger: Any, chat: Any, usage: Any
+) -> None:
+    from langchain_core.messages import AIMessage
+
+    um = usage(6000, 200, cache_read=1000)
+    # langchain-anthropic: the lifetime split, with or without the standard total.
+    um["input_token_details"] = {
+        "cache_read": 1000,
+        "ephemeral_5m_input_tokens": 1500,
+        "ephemeral_1h_input_tokens": 2500,
+        **({"cache_creation": 4000} if with_total else {}),
+    }
+    message = AIMessage(
+        content="ok", usage_metadata=um, response_metadata={"model_name": "claude-sonnet-4-5"}
+    )
+
+    chat(message).invoke("hi", {"callbacks": [DexcostCallbackHandler()]})
+
+    (event,) = ledger.events()
+    assert (event["cached_tokens"], event["cache_creation_tokens"]) == (1000, 4000)
+    expected = sdk.pricing.get_cost(
+        "claude-sonnet-4-5", 6000, 200, 1000, 4000, cache_write_1h_tokens=2500
+    )
+    assert Decimal(event["cost_usd"]) == expected.cost_usd
+    # 1-hour writes cost more than 5-minute ones: the split is priced.
+    assert (
+        expected.cost_usd
+        > sdk.pricing.get_cost("claude-sonnet-4-5", 6000, 200, 1000, 4000).cost_usd
+    )
 
 
 def test_the_model_falls_back_to_the_requested_one(

@@ -93,13 +93,17 @@ def _from_usage_metadata(um: Mapping[str, Any]) -> Usage:
     out = um.get("output_token_details")
     inp = inp if isinstance(inp, Mapping) else {}
     out = out if isinstance(out, Mapping) else {}
-    written = as_int(inp.get("cache_creation"))
+    # langchain-anthropic also splits cache writes by lifetime; since early 2026 it
+    # leaves the standard ``cache_creation`` out when it reports the split.
+    by_lifetime = as_int(inp.get("ephemeral_5m_input_tokens")) + as_int(
+        inp.get("ephemeral_1h_input_tokens")
+    )
+    written = max(as_int(inp.get("cache_creation")), by_lifetime)
     return Usage(
         as_int(um.get("input_tokens")),
         as_int(um.get("output_tokens")),
         cached_tokens=as_int(inp.get("cache_read")),
         cache_creation_tokens=written,
-        # langchain-anthropic splits cache writes by lifetime under these keys.
         cache_write_1h_tokens=min(written, as_int(inp.get("ephemeral_1h_input_tokens"))),
         reasoning_tokens=as_int(out.get("reasoning")),
     )
