@@ -13,8 +13,9 @@ nox.options.error_on_missing_interpreters = True
 
 CORE = "packages/dexcost-core"
 PACKAGES = [CORE]
-LINT_TOOLS = ["ruff>=0.8"]
-TYPE_TOOLS = ["mypy>=1.13", "types-PyYAML"]
+# Tool versions are pinned so that a new release never turns CI red on its own.
+LINT_TOOLS = ["ruff==0.17.6"]
+TYPE_TOOLS = ["mypy==2.4.1", "types-PyYAML"]
 TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
 # Real libraries the tests drive; none is a dependency of dexcost itself.
 TEST_LIBRARIES = ["litellm"]

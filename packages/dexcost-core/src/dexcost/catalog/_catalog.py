@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from importlib import resources
@@ -83,6 +81,8 @@ class ServiceCatalog:
                 "service catalog URL %r is not http(s); keeping the bundled catalog", url
             )
             return keep
+        import urllib.request  # only when a URL is configured: keeps `import dexcost` light
+
         try:
             request = urllib.request.Request(url, headers={"Accept": "application/json"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -90,7 +90,7 @@ class ServiceCatalog:
             if len(raw) > _MAX_DOCUMENT_BYTES:
                 raise CatalogError(f"document is larger than {_MAX_DOCUMENT_BYTES} bytes")
             fetched = cls.from_json(raw)
-        except (OSError, urllib.error.URLError, TimeoutError) as exc:
+        except OSError as exc:  # URLError and TimeoutError are OSErrors
             logger.warning(
                 "could not fetch the service catalog from %s (%s); keeping %s",
                 url,

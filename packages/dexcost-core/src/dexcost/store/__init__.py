@@ -7,9 +7,10 @@ WAL mode. :func:`get_store` hands out one :class:`LocalStore` per file and proce
 
 from ._connect import StoreNotFoundError, connect_readonly
 from ._paths import ENV_BUFFER_PATH, default_buffer_path
+from ._registry import get_store
 from ._rows import event_from_row, task_from_row
 from ._schema import SCHEMA_VERSION, SchemaVersionError, StoreError
-from ._store import LocalStore, close_all_stores, get_store
+from ._store import LocalStore, close_all_stores
 
 __all__ = [
     "ENV_BUFFER_PATH",

@@ -88,17 +88,23 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     p = Path(path).expanduser()
     if not p.is_file():
         raise StoreNotFoundError(f"no dexcost store at {p}")
+    conn: sqlite3.Connection | None = None
     try:
         conn = _open_ro(p)
         version = read_version(conn)
         if version < SCHEMA_VERSION:
             conn.close()
+            conn = None
             open_write_connection(p).close()
             conn = _open_ro(p)
             version = read_version(conn)
         check_not_newer(version, p)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read the dexcost store at {p}: {exc}") from exc
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise StoreError(f"cannot read the dexcost store at {p}: {exc}") from exc
+        raise
     conn.row_factory = sqlite3.Row
     return conn
 

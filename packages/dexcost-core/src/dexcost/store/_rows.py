@@ -42,19 +42,22 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
     This is the writer's hot loop, written for speed: ``None`` is bound as ``NULL``,
     text and integer fields are passed through as they are (a value SQLite cannot bind
     makes the writer redo the batch row by row and store that value as text), the task
-    id text is computed once per task and the timestamp's minute prefix once per minute.
+    id text is computed once per task and a timestamp's text up to the second once per
+    second.
     """
     rows: list[Row] = []
     slow: list[Event] = []
     append = rows.append
     # The events of a batch keep their task_id objects alive, so id() is a safe key.
     task_ids: dict[int, str | None] = {}
-    minutes: dict[int, str] = {}
+    seconds: dict[int, str] = {}
     null, utc, mul, e12 = NULL, UTC, _MUL, _E12
+    v: Any
+    pico: Any
     for e in events:
         try:
             tid = e.task_id
-            task_text = task_ids.get(id(tid))
+            task_text: str | None = task_ids.get(id(tid))
             if task_text is None:
                 task_text = task_ids[id(tid)] = uuid_text(tid)
                 if task_text is None:
@@ -65,7 +68,7 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
                 h = eid.int.to_bytes(16, "big").hex()
                 event_text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             else:
-                event_text = uuid_text(eid)
+                event_text = uuid_text(eid)  # type: ignore[assignment]
             cost = e.cost_usd
             if type(cost) is not Decimal:
                 raise TypeError("cost_usd is not a Decimal")
@@ -86,15 +89,16 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
             tz = at.tzinfo
             if tz is not None and tz is not utc:
                 at = at.astimezone(utc)
-            minute = at.toordinal() * 1440 + at.hour * 60 + at.minute
-            prefix = minutes.get(minute)
+            second = ((at.toordinal() * 24 + at.hour) * 60 + at.minute) * 60 + at.second
+            prefix = seconds.get(second)
             if prefix is None:
-                prefix = minutes[minute] = "%04d-%02d-%02dT%02d:%02d:" % (  # noqa: UP031
+                prefix = seconds[second] = "%04d-%02d-%02dT%02d:%02d:%02d." % (  # noqa: UP031
                     at.year,
                     at.month,
                     at.day,
                     at.hour,
                     at.minute,
+                    at.second,
                 )
             retry_of = e.retry_of
             details = e.details
@@ -108,7 +112,7 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
                     null if (v := e.cost_confidence) is None else v,
                     null if (v := e.pricing_source) is None else v,
                     null if (v := e.pricing_version) is None else v,
-                    "%s%02d.%06dZ" % (prefix, at.second, at.microsecond),  # noqa: UP031
+                    "%s%06dZ" % (prefix, at.microsecond),  # noqa: UP031
                     null if (v := e.service_name) is None else v,
                     null if (v := e.provider) is None else v,
                     null if (v := e.model) is None else v,

@@ -8,6 +8,7 @@ inside one write transaction, so concurrent processes opening a new file agree.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 #: Column names of ``events``, in the order rows are written.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -142,7 +143,7 @@ _V1 = [
 ]
 
 #: ``MIGRATIONS[i]`` upgrades a store from schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[list[str], ...] = (_V1,)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1,)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -162,33 +163,38 @@ def read_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def check_not_newer(version: int, path: object) -> None:
+def check_not_newer(version: int, path: object, known: int = SCHEMA_VERSION) -> None:
     """Raise :class:`SchemaVersionError` when ``version`` is newer than this code knows."""
-    if version > SCHEMA_VERSION:
+    if version > known:
         raise SchemaVersionError(
             f"the dexcost store at {path} has schema version {version}, but this dexcost "
-            f"only knows versions up to {SCHEMA_VERSION}: upgrade dexcost "
+            f"only knows versions up to {known}: upgrade dexcost "
             f"(pip install -U dexcost) or point it at another file"
         )
 
 
-def migrate(conn: sqlite3.Connection, path: object) -> int:
-    """Bring the schema up to :data:`SCHEMA_VERSION`; return the version found before.
+def migrate(
+    conn: sqlite3.Connection,
+    path: object,
+    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+) -> int:
+    """Apply the ``migrations`` the file lacks; return the version found before.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``). The version is read
     again under the write lock, so two processes creating the same file at once apply
-    each step exactly once.
+    each step exactly once; a failing step leaves the file as it was.
     """
+    target = len(migrations)
     version = read_version(conn)
-    check_not_newer(version, path)
-    if version == SCHEMA_VERSION:
+    check_not_newer(version, path, target)
+    if version == target:
         return version
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = read_version(conn)
-        check_not_newer(version, path)
+        check_not_newer(version, path, target)
         found = version
-        for step in MIGRATIONS[version:]:
+        for step in migrations[version:]:
             for statement in step:
                 conn.execute(statement)
             version += 1

@@ -3,13 +3,18 @@
 ``put_event`` only appends to a :class:`queue.SimpleQueue`; a daemon thread drains it
 in batches, one transaction each. The thread sleeps in ``SimpleQueue.get`` while there
 is nothing to write, so an idle store costs nothing.
+
+Fork safety: SQLite forbids carrying a connection across ``fork()`` (its locks are per
+process, its lock bookkeeping is not). So the connection is closed just before a fork
+(once the current batch is committed) and reopened on demand on both sides; the child
+starts with a fresh queue and starts its own writer on its first record.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -17,12 +22,10 @@ import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any
 
 from dexcost._models import Event, Task
 
 from ._connect import open_write_connection
-from ._paths import default_buffer_path
 from ._rows import task_row
 from ._values import Row
 from ._writer import BATCH_SIZE, BatchWriter
@@ -31,6 +34,8 @@ log = logging.getLogger("dexcost.store")
 
 #: How long ``close()`` keeps retrying a store locked by another process.
 CLOSE_TIMEOUT = 30.0
+#: How long a ``fork()`` waits for the batch being written to commit.
+FORK_WAIT = 10.0
 
 _NOT_STARTED = "not started"
 _RUNNING = "running"
@@ -64,13 +69,16 @@ class LocalStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path: Path = Path(path).expanduser().resolve()
         # Open (and create, and migrate) now so a bad path fails the caller, not a thread.
-        self._conn: Any = open_write_connection(self.path)
-        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = open_write_connection(self.path)
+        self._conn_lock = threading.Lock()  # held while a batch is written
+        self._fork_held = False
+        self._lock = threading.Lock()  # guards state changes
         self._queue: SimpleQueue[object] = SimpleQueue()
         self._put = self._queue.put
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
+        self._closing = 0  # close() calls in progress
         # Set when a write failed; reported (and cleared) by the next flush marker.
         self._failed = False
         _all_stores.add(self)
@@ -106,55 +114,70 @@ class LocalStore:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything put before this call is committed; True on success."""
-        if self._state is not _RUNNING:
-            self._not_running()
-            return self._state is not _RUNNING or self._wait_marker(timeout)
-        return self._wait_marker(timeout)
-
-    def close(self) -> None:
-        """Write everything queued and stop the writer; idempotent.
-
-        Records put after ``close()`` are written synchronously by the caller.
-        """
-        with self._lock:
-            state, self._state = self._state, _CLOSED
-            thread = self._thread
-            if self._give_up_at is None:
-                self._give_up_at = time.monotonic() + CLOSE_TIMEOUT
-        if state is _RUNNING and thread is not None:
-            self._put(_STOP)
-            thread.join()
-        self._drain_sync()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._state is _CLOSED
-
-    # --- internals -------------------------------------------------------------------
-
-    def _wait_marker(self, timeout: float | None) -> bool:
         marker = _Flush()
         self._put(marker)
         if self._state is not _RUNNING:
             self._not_running()
         return marker.done.wait(timeout) and marker.ok
 
+    def close(self) -> None:
+        """Write everything queued, stop the writer and close the file; idempotent.
+
+        A record put after ``close()`` starts a new writer, so nothing is lost; once the
+        interpreter is exiting, such records are written synchronously instead.
+        """
+        with self._lock:
+            state, self._state = self._state, _CLOSED
+            thread = self._thread
+            self._closing += 1
+            if self._give_up_at is None:
+                self._give_up_at = time.monotonic() + CLOSE_TIMEOUT
+        try:
+            if state is _RUNNING and thread is not None:
+                self._put(_STOP)
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()  # also when another thread is closing: wait for the writer
+            self._drain_sync()
+            with self._conn_lock:
+                conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+        finally:
+            with self._lock:
+                self._closing -= 1
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._state is _CLOSED
+
+    # --- the writer ------------------------------------------------------------------
+
     def _not_running(self) -> None:
-        """Slow path of a put: start the writer (in a forked child) or write now (closed)."""
+        """Slow path of a put: start the writer (first use, forked child, after close),
+        or write synchronously when the interpreter is exiting."""
+        if self._state is _CLOSED and not (_exiting or sys.is_finalizing()):
+            self._reopen()
         if self._state is _NOT_STARTED:
             self._start()
         if self._state is _CLOSED:
             self._drain_sync()
 
+    def _reopen(self) -> None:
+        with self._lock:
+            thread = self._thread
+            if self._state is not _CLOSED or self._closing:
+                return  # a close() in progress writes what is queued
+            if thread is not None and thread.is_alive():
+                return
+            self._give_up_at = None
+            self._state = _NOT_STARTED
+
     def _start(self) -> None:
         with self._lock:
             if self._state is not _NOT_STARTED:
                 return
-            if sys.is_finalizing():
+            if _exiting or sys.is_finalizing():
                 self._state = _CLOSED
                 return
             thread = threading.Thread(
@@ -165,22 +188,8 @@ class LocalStore:
             _ensure_exit_hooks()
             thread.start()
 
-    def _give_up(self) -> bool:
-        deadline = self._give_up_at
-        return deadline is not None and time.monotonic() > deadline
-
     def _run(self) -> None:
         queue = self._queue
-        try:
-            if self._conn is None:
-                self._conn = open_write_connection(self.path)
-            writer = BatchWriter(self._conn, self.path)
-        except Exception:
-            log.exception("dexcost could not open its store %s; writing synchronously", self.path)
-            with self._lock:
-                self._state = _CLOSED
-            self._drain_sync()
-            return
         get, get_nowait = queue.get, queue.get_nowait
         while True:
             batch = [get()]
@@ -190,28 +199,30 @@ class LocalStore:
             except Empty:
                 pass
             try:
-                if self._process(batch, writer):
+                if self._process(batch):
                     return
             except Exception:  # pragma: no cover - a bug; keep the writer alive
                 log.exception("dexcost store writer failed on a batch")
 
-    def _process(self, batch: list[object], writer: BatchWriter) -> bool:
-        """Write one drained batch; return True when it held the stop sentinel."""
-        events: list[Event] = []
+    def _process(self, batch: list[object]) -> bool:
+        """Write one drained batch, then release its flush markers; True at the stop."""
+        events: list[Event] = [x for x in batch if type(x) is Event]
         tasks: list[Row] = []
         markers: list[_Flush] = []
         stop = False
-        for item in batch:
-            kind = type(item)
-            if kind is _TaskRow:
-                tasks.append(item.row)  # type: ignore[attr-defined]
-            elif kind is _Flush:
-                markers.append(item)  # type: ignore[arg-type]
-            elif item is _STOP:
-                stop = True
-            else:
-                events.append(item)  # type: ignore[arg-type]
-        if (events or tasks) and not writer.write(events, tasks, self._give_up):
+        if len(events) != len(batch):
+            events = []
+            for item in batch:
+                kind = type(item)
+                if kind is _TaskRow:
+                    tasks.append(item.row)  # type: ignore[attr-defined]
+                elif kind is _Flush:
+                    markers.append(item)  # type: ignore[arg-type]
+                elif item is _STOP:
+                    stop = True
+                else:
+                    events.append(item)  # type: ignore[arg-type]
+        if (events or tasks) and not self._write(events, tasks):
             self._failed = True
         if markers:
             failed, self._failed = self._failed, False
@@ -220,8 +231,42 @@ class LocalStore:
                 marker.done.set()
         return stop
 
+    def _write(self, events: list[Event], tasks: list[Row]) -> bool:
+        with self._conn_lock:
+            conn = self._conn
+            if conn is None:
+                try:
+                    conn = self._conn = open_write_connection(self.path)
+                except Exception as exc:
+                    log.error(
+                        "dexcost could not open its store %s (%s): %d events and %d tasks "
+                        "not written",
+                        self.path,
+                        exc,
+                        len(events),
+                        len(tasks),
+                    )
+                    return False
+            ok = BatchWriter(conn, self.path).write(events, tasks, self._give_up)
+            if self._state is _CLOSED and threading.current_thread() is not self._thread:
+                # A synchronous write after close(): do not keep the file open.
+                self._conn = None
+                conn.close()
+            return ok
+
+    def _give_up(self) -> bool:
+        deadline = self._give_up_at
+        return deadline is not None and time.monotonic() > deadline
+
     def _drain_sync(self) -> None:
-        """Write whatever is queued on the calling thread (used once closed)."""
+        """Write whatever is queued, on the calling thread (used once closed).
+
+        While the writer is still finishing, it is left alone: ``close()`` drains what
+        is left after joining it.
+        """
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            return
         with self._lock:
             batch: list[object] = []
             try:
@@ -229,28 +274,37 @@ class LocalStore:
                     batch.append(self._queue.get_nowait())
             except Empty:
                 pass
-            if not batch:
-                return
+            if batch:
+                self._process(batch)
+
+    # --- fork ------------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        self._fork_held = self._conn_lock.acquire(timeout=FORK_WAIT)
+        if self._fork_held and self._conn is not None:
+            conn, self._conn = self._conn, None
             try:
-                conn = open_write_connection(self.path)
-            except Exception:
-                log.exception(
-                    "dexcost could not open its store %s: %d records not written",
-                    self.path,
-                    len(batch),
-                )
-                return
-            try:
-                self._process(batch, BatchWriter(conn, self.path))
-            finally:
                 conn.close()
+            except sqlite3.Error:  # pragma: no cover - nothing more to do about it
+                log.debug("closing the store before fork failed", exc_info=True)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._fork_held:
+            self._fork_held = False
+            self._conn_lock.release()
 
     def _after_fork_in_child(self) -> None:
-        # The parent's connection must never be used or closed here (SQLite's locks are
-        # per process): keep it referenced forever. Queued records belong to the parent.
-        _fork_orphans.append(self._conn)
-        self._conn = None
+        if self._conn is not None:
+            # The batch in flight did not commit in time: the inherited connection must
+            # never be used or closed here, so keep it referenced for good.
+            log.warning("dexcost store %s was busy at fork; the child reopens it", self.path)
+            _fork_orphans.append(self._conn)
+            self._conn = None
+        self._fork_held = False
+        self._closing = 0
+        self._conn_lock = threading.Lock()
         self._lock = threading.Lock()
+        # Queued records belong to the parent, which writes them.
         self._queue = SimpleQueue()
         self._put = self._queue.put
         self._thread = None
@@ -258,33 +312,27 @@ class LocalStore:
             self._state = _NOT_STARTED
 
 
-# --- the process-wide registry ------------------------------------------------------
-
-_registry: dict[Path, LocalStore] = {}
-_registry_lock = threading.Lock()
+_fork_orphans: list[sqlite3.Connection] = []
 _all_stores: weakref.WeakSet[LocalStore] = weakref.WeakSet()
-_fork_orphans: list[object] = []
 _hooked_pid: int | None = None
+_exiting = False
 
 
-def get_store(path: str | os.PathLike[str] | None = None) -> LocalStore:
-    """Return this process's store for ``path`` (default :func:`default_buffer_path`).
+def close_at_exit() -> None:
+    """Close every store for good: records put from now on are written synchronously."""
+    global _exiting
+    _exiting = True
+    close_all_stores()
 
-    One :class:`LocalStore`, hence one writer thread, per resolved path; a closed one
-    is replaced by a new one.
-    """
-    resolved = Path(default_buffer_path() if path is None else path).expanduser().resolve()
-    with _registry_lock:
-        store = _registry.get(resolved)
-        if store is None or store.closed:
-            store = LocalStore(resolved)
-            _registry[resolved] = store
-        return store
+
+def all_stores() -> list[LocalStore]:
+    """Every store of this process that is still referenced."""
+    return list(_all_stores)
 
 
 def close_all_stores() -> None:
-    """Flush and close every store of this process (runs at interpreter exit)."""
-    for store in list(_all_stores):
+    """Flush and close every store of this process (also done at interpreter exit)."""
+    for store in all_stores():
         try:
             store.close()
         except Exception:
@@ -308,18 +356,6 @@ def _ensure_exit_hooks() -> None:
         return
     try:
         if mp.parent_process() is not None:
-            mp_util.Finalize(None, close_all_stores, exitpriority=0)
+            mp_util.Finalize(None, close_at_exit, exitpriority=0)
     except Exception:  # pragma: no cover - multiprocessing internals changed
         log.debug("could not register the multiprocessing exit hook", exc_info=True)
-
-
-def _after_fork_in_child() -> None:
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for store in list(_all_stores):
-        store._after_fork_in_child()
-
-
-atexit.register(close_all_stores)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

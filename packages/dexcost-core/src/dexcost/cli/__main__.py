@@ -1,0 +1,5 @@
+"""``python -m dexcost.cli``."""
+
+from dexcost.cli import main
+
+raise SystemExit(main())

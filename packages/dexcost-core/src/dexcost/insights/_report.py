@@ -1,0 +1,298 @@
+"""The spend report: totals, customers, task types, retries and unpriced calls.
+
+Spend comes from ``events`` (each event counted once); the per-run cost of a task type
+from ``tasks`` (a task's total already includes its sub-tasks). The events of the
+period are grouped once into a temporary table; every breakdown is a small SQL
+aggregation over it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ._period import Period
+from ._sql import average, money, money_sum, percent, query, split_amount
+
+
+@dataclass(frozen=True)
+class CustomerSpend:
+    """What one customer cost in the period (``customer_id`` None: unattributed)."""
+
+    customer_id: str | None
+    spend_usd: Decimal
+    share_pct: Decimal | None
+    event_count: int
+    task_count: int
+    retry_cost_usd: Decimal
+    retry_pct: Decimal | None
+
+
+@dataclass(frozen=True)
+class TaskTypeSpend:
+    """What one kind of task cost: its events' spend and the cost of a typical run.
+
+    ``spend_usd`` counts the events recorded directly in tasks of this type;
+    ``avg_cost_per_run_usd`` averages the runs' totals, which include sub-tasks.
+    """
+
+    task_type: str | None
+    spend_usd: Decimal
+    event_count: int
+    runs: int
+    failed_runs: int
+    avg_cost_per_run_usd: Decimal | None
+    retry_cost_usd: Decimal
+
+
+@dataclass(frozen=True)
+class RetryReason:
+    """Retried calls for one reason (``reason`` None: not given)."""
+
+    reason: str | None
+    event_count: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True)
+class RetrySummary:
+    """Money spent on retries: events flagged ``is_retry``."""
+
+    event_count: int
+    cost_usd: Decimal
+    pct_of_spend: Decimal | None
+    by_reason: tuple[RetryReason, ...]
+
+
+@dataclass(frozen=True)
+class UnknownCostModel:
+    """Calls to one model or service whose price was unknown."""
+
+    provider: str | None
+    model: str | None
+    service_name: str | None
+    event_count: int
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class UnknownCostSummary:
+    """Calls recorded with ``cost_confidence == "unknown"``: not in any total."""
+
+    event_count: int
+    input_tokens: int
+    output_tokens: int
+    models: tuple[UnknownCostModel, ...]
+
+
+@dataclass(frozen=True)
+class SpendReport:
+    """The answer to "what did AI cost us, for whom, on what, and how much was waste"."""
+
+    period: Period
+    total_spend_usd: Decimal
+    event_count: int
+    task_count: int
+    failed_task_count: int
+    avg_cost_per_task_usd: Decimal | None
+    by_customer: tuple[CustomerSpend, ...]
+    by_task_type: tuple[TaskTypeSpend, ...]
+    retries: RetrySummary
+    unknown_cost: UnknownCostSummary
+
+
+_GROUPS = "temp.dexcost_report_groups"
+_KEYS = (
+    "customer_id, task_type, is_retry, retry_reason, cost_confidence = 'unknown' AS unknown,"
+    " provider, model, service_name"
+)
+_KEY_NAMES = (
+    "customer_id, task_type, is_retry, retry_reason, unknown, provider, model, service_name"
+)
+
+
+def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> SpendReport:
+    """Compute the :class:`SpendReport` of ``period`` (default: all time).
+
+    ``task_count`` counts top-level tasks started in the period and
+    ``avg_cost_per_task_usd`` is the total spend divided by it. Money is exact Decimal;
+    averages are rounded to the picodollar and percentages to 0.01.
+    """
+    period = period or Period.all_time()
+    where, params = period.clause("occurred_at")
+    conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
+    conn.execute(
+        f"CREATE TABLE {_GROUPS} AS SELECT {_KEYS}, count(*) AS n,"
+        f" {money_sum('cost_pico', 'spend')}, SUM(input_tokens) AS tin,"
+        f" SUM(output_tokens) AS tout FROM events WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+        params,
+    )
+    try:
+        _add_big_amounts(conn, where, params)
+        return _report(conn, period)
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
+
+
+def _add_big_amounts(conn: sqlite3.Connection, where: str, params: list[str]) -> None:
+    """Add the events too large for int64 picodollars (if any) from their exact text."""
+    (row,) = query(conn, f"SELECT COALESCE(SUM(spend_big), 0) AS big FROM {_GROUPS}")
+    if not row["big"]:
+        return
+    for event in query(
+        conn, f"SELECT {_KEYS}, cost_usd FROM events WHERE cost_pico IS NULL AND {where}", params
+    ):
+        parts = split_amount(event["cost_usd"])
+        if parts is not None:
+            conn.execute(
+                f"INSERT INTO {_GROUPS} ({_KEY_NAMES}, n, spend_hi, spend_lo)"
+                f" VALUES ({', '.join('?' * 8)}, 0, ?, ?)",
+                (*tuple(event)[:8], *parts),
+            )
+
+
+def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
+    g = _GROUPS
+    # The groups already hold sums: re-summing their _hi/_lo parts stays exact.
+    spend = "SUM(spend_hi) AS spend_hi, SUM(spend_lo) AS spend_lo"
+    retry = (
+        "SUM(CASE WHEN is_retry THEN spend_hi END) AS retry_hi,"
+        " SUM(CASE WHEN is_retry THEN spend_lo END) AS retry_lo"
+    )
+    (totals,) = query(
+        conn,
+        f"SELECT COALESCE(SUM(n), 0) AS n, {spend}, {retry},"
+        f" COALESCE(SUM(CASE WHEN is_retry THEN n END), 0) AS retry_n FROM {g}",
+    )
+    total = money(totals, "spend")
+    retry_total = money(totals, "retry")
+
+    where, params = period.clause("started_at")
+    (roots,) = query(
+        conn,
+        "SELECT count(*) AS n, COALESCE(SUM(status = 'failed'), 0) AS failed FROM tasks"
+        f" WHERE parent_task_id IS NULL AND {where}",
+        params,
+    )
+
+    customer_tasks: dict[str | None, int] = {
+        row["customer_id"]: row["n"]
+        for row in query(
+            conn,
+            "SELECT customer_id, count(*) AS n FROM tasks"
+            f" WHERE parent_task_id IS NULL AND {where} GROUP BY customer_id",
+            params,
+        )
+    }
+    customers = []
+    for row in query(
+        conn, f"SELECT customer_id, SUM(n) AS n, {spend}, {retry} FROM {g} GROUP BY customer_id"
+    ):
+        spent, retried = money(row, "spend"), money(row, "retry")
+        customers.append(
+            CustomerSpend(
+                customer_id=row["customer_id"],
+                spend_usd=spent,
+                share_pct=percent(spent, total),
+                event_count=row["n"],
+                task_count=customer_tasks.pop(row["customer_id"], 0),
+                retry_cost_usd=retried,
+                retry_pct=percent(retried, spent),
+            )
+        )
+    # Customers whose tasks recorded no cost in the period still show, at $0.
+    zero = Decimal(0)
+    customers.extend(
+        CustomerSpend(name, zero, percent(zero, total), 0, count, zero, None)
+        for name, count in customer_tasks.items()
+    )
+
+    runs: dict[str | None, dict[str, Any]] = {
+        row["task_type"]: dict(row)
+        for row in query(
+            conn,
+            f"SELECT task_type, count(*) AS runs, SUM(status = 'failed') AS failed,"
+            f" {money_sum('total_cost_pico', 'cost')} FROM tasks WHERE {where}"
+            " GROUP BY task_type",
+            params,
+        )
+    }
+    if any(run["cost_big"] for run in runs.values()):
+        # Task totals too large for int64 picodollars: add them from their exact text.
+        for task in query(
+            conn,
+            "SELECT task_type, total_cost_usd FROM tasks"
+            f" WHERE total_cost_pico IS NULL AND {where}",
+            params,
+        ):
+            parts = split_amount(task["total_cost_usd"])
+            if parts is not None:
+                group = runs[task["task_type"]]  # the group that counted it
+                group["cost_hi"] = (group["cost_hi"] or 0) + parts[0]
+                group["cost_lo"] = (group["cost_lo"] or 0) + parts[1]
+    types = []
+    seen = set()
+    for row in query(
+        conn, f"SELECT task_type, SUM(n) AS n, {spend}, {retry} FROM {g} GROUP BY task_type"
+    ):
+        seen.add(row["task_type"])
+        types.append(_task_type(row["task_type"], row, runs.get(row["task_type"])))
+    types.extend(_task_type(name, None, runs[name]) for name in runs if name not in seen)
+
+    reasons = tuple(
+        RetryReason(row["retry_reason"], row["n"], money(row, "spend"))
+        for row in query(
+            conn,
+            f"SELECT retry_reason, SUM(n) AS n, {spend} FROM {g} WHERE is_retry"
+            " GROUP BY retry_reason",
+        )
+    )
+    (unknown,) = query(
+        conn,
+        f"SELECT COALESCE(SUM(n), 0) AS n, COALESCE(SUM(tin), 0) AS tin,"
+        f" COALESCE(SUM(tout), 0) AS tout FROM {g} WHERE unknown",
+    )
+    models = tuple(
+        UnknownCostModel(r["provider"], r["model"], r["service_name"], r["n"], r["tin"], r["tout"])
+        for r in query(
+            conn,
+            "SELECT provider, model, service_name, SUM(n) AS n, COALESCE(SUM(tin), 0) AS tin,"
+            f" COALESCE(SUM(tout), 0) AS tout FROM {g} WHERE unknown"
+            " GROUP BY provider, model, service_name ORDER BY n DESC, provider, model",
+        )
+    )
+    return SpendReport(
+        period=period,
+        total_spend_usd=total,
+        event_count=totals["n"],
+        task_count=roots["n"],
+        failed_task_count=roots["failed"],
+        avg_cost_per_task_usd=average(total, roots["n"]),
+        by_customer=tuple(sorted(customers, key=lambda c: (-c.spend_usd, c.customer_id or ""))),
+        by_task_type=tuple(sorted(types, key=lambda t: (-t.spend_usd, t.task_type or ""))),
+        retries=RetrySummary(
+            event_count=totals["retry_n"],
+            cost_usd=retry_total,
+            pct_of_spend=percent(retry_total, total),
+            by_reason=tuple(sorted(reasons, key=lambda r: (-r.cost_usd, r.reason or ""))),
+        ),
+        unknown_cost=UnknownCostSummary(unknown["n"], unknown["tin"], unknown["tout"], models),
+    )
+
+
+def _task_type(
+    name: str | None, events: sqlite3.Row | None, runs: dict[str, Any] | None
+) -> TaskTypeSpend:
+    run_count = runs["runs"] if runs is not None else 0
+    return TaskTypeSpend(
+        task_type=name,
+        spend_usd=money(events, "spend") if events is not None else Decimal(0),
+        event_count=events["n"] if events is not None else 0,
+        runs=run_count,
+        failed_runs=runs["failed"] if runs is not None else 0,
+        avg_cost_per_run_usd=average(money(runs, "cost"), run_count) if runs else None,
+        retry_cost_usd=money(events, "retry") if events is not None else Decimal(0),
+    )

@@ -1,0 +1,371 @@
+"""The local store: every field round-trips exactly, upserts, flush/close, registry."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from contextlib import closing
+from dataclasses import fields
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dexcost._ids import uuid7
+from dexcost._models import Event, Task
+from dexcost.store import (
+    LocalStore,
+    close_all_stores,
+    connect_readonly,
+    default_buffer_path,
+    event_from_row,
+    get_store,
+    task_from_row,
+)
+
+UTC = timezone.utc
+
+
+def make_event(task_id: uuid.UUID | None = None, **kw: Any) -> Event:
+    values: dict[str, Any] = {
+        "event_id": uuid7(),
+        "task_id": task_id or uuid7(),
+        "event_type": "llm_call",
+        "cost_usd": Decimal("0.0123"),
+        "cost_confidence": "computed",
+        "pricing_source": "litellm",
+        "occurred_at": datetime.now(UTC),
+    }
+    values.update(kw)
+    return Event(**values)
+
+
+def full_event() -> Event:
+    """An event with every optional field set to a non-default value."""
+    return make_event(
+        cost_usd=Decimal("0.000123456789"),
+        pricing_version="v-3f9a",
+        service_name="svc",
+        provider="openai",
+        model="gpt-4o",
+        input_tokens=1234,
+        output_tokens=567,
+        cached_tokens=89,
+        cache_creation_tokens=10,
+        reasoning_tokens=42,
+        latency_ms=812,
+        is_retry=True,
+        retry_reason="rate_limit",
+        retry_of=uuid7(),
+        error_type="timeout",
+        customer_id="acme",
+        project_id="proj",
+        task_type="resolve_ticket",
+        details={"finish_reason": "stop", "n": [1, 2.5, None], "ok": True},
+        occurred_at=datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+    )
+
+
+def full_task() -> Task:
+    return Task(
+        task_id=uuid7(),
+        task_type="resolve_ticket",
+        started_at=datetime(2026, 3, 4, 5, 6, 0, 1, tzinfo=UTC),
+        customer_id="acme",
+        project_id="proj",
+        parent_task_id=uuid7(),
+        status="failed",
+        ended_at=datetime(2026, 3, 4, 5, 7, 0, 999999, tzinfo=UTC),
+        total_cost_usd=Decimal("1.50"),
+        llm_cost_usd=Decimal("1.25"),
+        external_cost_usd=Decimal("0.20"),
+        compute_cost_usd=Decimal("0.05"),
+        total_input_tokens=100,
+        total_output_tokens=50,
+        total_cached_tokens=25,
+        total_cache_creation_tokens=5,
+        retry_count=2,
+        retry_cost_usd=Decimal("0.300"),
+        event_count=7,
+        error_type="ValueError",
+        metadata={"_trace_links": [{"provider": "langfuse", "trace_id": "t-1"}]},
+    )
+
+
+def read_events(path: Path) -> dict[uuid.UUID, Event]:
+    with closing(connect_readonly(path)) as conn:
+        return {e.event_id: e for e in map(event_from_row, conn.execute("SELECT * FROM events"))}
+
+
+def read_tasks(path: Path) -> dict[uuid.UUID, Task]:
+    with closing(connect_readonly(path)) as conn:
+        return {t.task_id: t for t in map(task_from_row, conn.execute("SELECT * FROM tasks"))}
+
+
+def assert_same(a: object, b: object, cls: type) -> None:
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name.startswith("_"):
+            continue
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        assert va == vb, f.name
+        assert type(va) is type(vb), f.name
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = LocalStore(tmp_path / "sub" / "dexcost.db")
+    yield s
+    s.close()
+
+
+def test_every_event_field_round_trips_exactly(store: LocalStore) -> None:
+    original = full_event()
+    bare = make_event()
+    store.put_event(original)
+    store.put_event(bare)
+    assert store.flush(timeout=10)
+    stored = read_events(store.path)
+    assert_same(stored[original.event_id], original, Event)
+    assert_same(stored[bare.event_id], bare, Event)
+    assert stored[original.event_id].occurred_at.tzinfo is not None
+
+
+def test_every_task_field_round_trips_exactly(store: LocalStore) -> None:
+    original = full_task()
+    bare = Task(task_id=uuid7(), task_type="t", started_at=datetime.now(UTC))
+    store.put_task(original)
+    store.put_task(bare)
+    assert store.flush(timeout=10)
+    stored = read_tasks(store.path)
+    assert_same(stored[original.task_id], original, Task)
+    assert_same(stored[bare.task_id], bare, Task)
+
+
+def test_columns_hold_sortable_utc_text_and_exact_picodollars(store: LocalStore) -> None:
+    paris = timezone(timedelta(hours=2))
+    event = make_event(
+        occurred_at=datetime(2026, 1, 1, 1, 30, 0, tzinfo=paris),
+        cost_usd=Decimal("0.000000075"),
+    )
+    store.put_event(event)
+    naive = make_event(occurred_at=datetime(2026, 1, 1, 12, 0), cost_usd=Decimal("12"))
+    store.put_event(naive)
+    store.flush()
+    conn = sqlite3.connect(store.path)
+    rows = dict(conn.execute("SELECT event_id, occurred_at || '|' || cost_usd FROM events"))
+    picos = dict(conn.execute("SELECT event_id, cost_pico FROM events"))
+    conn.close()
+    assert rows[str(event.event_id)] == "2025-12-31T23:30:00.000000Z|0.000000075"
+    assert picos[str(event.event_id)] == 75_000
+    # A naive datetime is taken as UTC.
+    assert rows[str(naive.event_id)] == "2026-01-01T12:00:00.000000Z|12"
+    assert picos[str(naive.event_id)] == 12 * 10**12
+    back = read_events(store.path)[event.event_id]
+    assert back.occurred_at == event.occurred_at
+
+
+def test_amount_finer_than_a_picodollar_keeps_exact_text(store: LocalStore) -> None:
+    amount = Decimal("0.0000000000015")  # 1.5 picodollars
+    event = make_event(cost_usd=amount)
+    store.put_event(event)
+    store.flush()
+    conn = sqlite3.connect(store.path)
+    text, pico = conn.execute("SELECT cost_usd, cost_pico FROM events").fetchone()
+    conn.close()
+    assert Decimal(text) == amount
+    assert pico == 2  # half-even rounding for the SQL sum only
+
+
+def test_reput_of_an_event_is_an_upsert(store: LocalStore) -> None:
+    event = make_event(is_retry=True, retry_reason="timeout")
+    store.put_event(event)
+    store.flush()
+    conn = sqlite3.connect(store.path)
+    conn.execute("UPDATE events SET synced_at = 'x'")
+    conn.commit()
+    event.is_retry = False  # what mark_not_retry does
+    event.retry_reason = None
+    store.put_event(event)
+    store.flush()
+    rows = conn.execute("SELECT is_retry, retry_reason, synced_at FROM events").fetchall()
+    conn.close()
+    # One row, updated, and marked for the sync worker to push again.
+    assert rows == [(0, None, None)]
+
+
+def test_task_is_snapshotted_when_put_then_upserted(store: LocalStore) -> None:
+    task = Task(task_id=uuid7(), task_type="report", started_at=datetime.now(UTC))
+    store.put_task(task)
+    # The tracker keeps mutating the same object; the queued snapshot must not change.
+    task.status = "success"
+    task.total_cost_usd = Decimal("2.5")
+    task.metadata["k"] = "v"
+    store.flush()
+    first = read_tasks(store.path)[task.task_id]
+    assert (first.status, first.total_cost_usd, first.metadata) == ("pending", 0, {})
+    store.put_task(task)
+    store.flush()
+    tasks = read_tasks(store.path)
+    assert len(tasks) == 1
+    assert (tasks[task.task_id].status, tasks[task.task_id].total_cost_usd) == (
+        "success",
+        Decimal("2.5"),
+    )
+    assert tasks[task.task_id].metadata == {"k": "v"}
+
+
+def test_details_of_any_type_are_stored_as_json(store: LocalStore) -> None:
+    class Thing:
+        def __str__(self) -> str:
+            return "thing"
+
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    weird = {
+        "amount": Decimal("0.10"),
+        "id": uuid.UUID(int=1),
+        "at": datetime(2026, 1, 1, tzinfo=UTC),
+        "tags": {"b"},
+        "raw": b"\x00\x01",
+        1: "int key",
+        "nan": float("nan"),
+        "obj": Thing(),
+    }
+    a, b = make_event(details=weird), make_event(details=cyclic)
+    store.put_event(a)
+    store.put_event(b)
+    store.flush()
+    stored = read_events(store.path)
+    assert stored[a.event_id].details == {
+        "amount": "0.10",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "at": "2026-01-01T00:00:00+00:00",
+        "tags": ["b"],
+        "raw": "AAE=",
+        "1": "int key",
+        "nan": "nan",
+        "obj": "thing",
+    }
+    assert stored[b.event_id].details["self"]  # cut at some depth, but stored
+
+
+def test_flush_waits_for_everything_put_before(store: LocalStore) -> None:
+    events = [make_event() for _ in range(5000)]
+    for e in events:
+        store.put_event(e)
+    assert store.flush(timeout=30)
+    assert len(read_events(store.path)) == 5000
+
+
+def test_close_is_idempotent_and_later_puts_are_still_written(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "d.db")
+    store.put_event(make_event())
+    store.close()
+    store.close()
+    assert store.closed
+    late = make_event()
+    store.put_event(late)
+    store.put_task(Task(task_id=uuid7(), task_type="late", started_at=datetime.now(UTC)))
+    assert store.flush()
+    assert late.event_id in read_events(store.path)
+    assert len(read_events(store.path)) == 2
+    assert len(read_tasks(store.path)) == 1
+
+
+def test_get_store_gives_one_store_per_file(tmp_path: Path) -> None:
+    a = get_store(tmp_path / "x.db")
+    b = get_store(str(tmp_path / "." / "x.db"))
+    assert a is b
+    assert get_store(tmp_path / "y.db") is not a
+    a.close()
+    c = get_store(tmp_path / "x.db")
+    assert c is not a
+    assert not c.closed
+    close_all_stores()
+    assert c.closed
+
+
+def test_get_store_without_path_uses_the_env_var(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEXCOST_BUFFER_PATH", str(tmp_path / "env" / "e.db"))
+    store = get_store()
+    try:
+        assert store.path == (tmp_path / "env" / "e.db").resolve()
+        assert store.path.exists()
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("sys"), "platform") or __import__("sys").platform != "linux",
+    reason="XDG layout applies on Linux",
+)
+def test_default_path_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEXCOST_BUFFER_PATH", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_buffer_path() == tmp_path / "dexcost" / "dexcost.db"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert (
+        default_buffer_path() == tmp_path / "home" / ".local" / "share" / "dexcost" / "dexcost.db"
+    )
+
+
+def test_put_event_does_not_touch_disk(store: LocalStore) -> None:
+    """Recording is an in-memory append; the row appears only once the writer ran."""
+    conn = sqlite3.connect(store.path)
+    before = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    store.put_event(make_event())
+    store.flush()
+    after = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    assert (before, after) == (0, 1)
+
+
+def test_puts_racing_with_close_are_all_written(tmp_path: Path) -> None:
+    import threading
+
+    store = LocalStore(tmp_path / "d.db")
+    start = threading.Barrier(5)
+    put: list[Event] = []
+
+    def producer() -> None:
+        start.wait()
+        for _ in range(200):
+            e = make_event()
+            store.put_event(e)
+            put.append(e)
+
+    threads = [threading.Thread(target=producer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    start.wait()
+    closers = [threading.Thread(target=store.close) for _ in range(2)]
+    for t in closers:
+        t.start()
+    for t in threads + closers:
+        t.join(60)
+    assert store.flush(timeout=30)
+    assert set(read_events(store.path)) == {e.event_id for e in put}
+
+
+def test_public_names_are_pinned() -> None:
+    import dexcost.store
+
+    assert dexcost.store.__all__ == [
+        "ENV_BUFFER_PATH",
+        "SCHEMA_VERSION",
+        "LocalStore",
+        "SchemaVersionError",
+        "StoreError",
+        "StoreNotFoundError",
+        "close_all_stores",
+        "connect_readonly",
+        "default_buffer_path",
+        "event_from_row",
+        "get_store",
+        "task_from_row",
+    ]
