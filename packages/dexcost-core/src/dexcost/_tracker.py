@@ -362,10 +362,12 @@ class CostTracker:
             event.details = self._redactor(event.details)
         ended_ancestors = None
         with self._lock:
-            for node in lineage(tracked):
+            node: TrackedTask | None = tracked
+            while node is not None:
                 add_event(node.task, event)
-                if node.ended:
+                if node._ended:
                     ended_ancestors = [*(ended_ancestors or ()), node.task]
+                node = node._parent
             if event.is_retry:
                 tracked._retries.append(event)
         self.store.put_event(event)

@@ -35,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the store to read (default: $DEXCOST_BUFFER_PATH or the user data directory)",
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
 
     def period(p: argparse.ArgumentParser, since: str | None) -> None:
         default = f" (default {since})" if since else " (default: all time)"
@@ -52,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tasks = sub.add_parser(
-        "tasks", parents=[common], help="recent tasks with cost and status", description=""
+        "tasks",
+        parents=[common],
+        help="recent tasks with cost and status",
+        description="Recent tasks, newest first, with their cost (sub-tasks included) and status.",
     )
+    tasks.add_argument("--json", action="store_true", help='JSON output: {"tasks": [...]}')
     tasks.add_argument("--customer", help="only this customer_id")
     tasks.add_argument("--type", help="only this task type")
     tasks.add_argument("--status", choices=sorted(TASK_STATUSES), help="only this status")
@@ -68,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         parents=[common],
         help="spend, customers, task types, retries and unpriced calls",
+        description="Total spend, spend by customer and task type, retry cost and the calls "
+        "whose cost is unknown, over a period.",
     )
+    report.add_argument("--json", action="store_true", help="JSON output, amounts as strings")
     report.add_argument(
         "--top", type=_limit, default=10, metavar="N", help="rows per table; 0 for all (10)"
     )
@@ -76,10 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=run_report)
 
     export = sub.add_parser(
-        "export", parents=[common], help="every column of events or tasks as JSON Lines or CSV"
+        "export",
+        parents=[common],
+        help="every column of events or tasks as JSON Lines or CSV",
+        description="Every column of the events or tasks table, oldest first; amounts as "
+        "exact decimal strings.",
     )
-    export.add_argument("--what", choices=list(EXPORT_TABLES), default="events")
-    export.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl")
+    export.add_argument(
+        "--what", choices=list(EXPORT_TABLES), default="events", help="the table (events)"
+    )
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="jsonl", help="output format (jsonl)"
+    )
+    export.add_argument("--json", action="store_true", help="the same as --format jsonl")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     period(export, None)
     export.set_defaults(run=run_export)
