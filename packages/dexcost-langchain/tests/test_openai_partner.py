@@ -13,9 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytest.importorskip("langchain_openai", reason="needs langchain-openai")
+pytest.importorskip("langgraph", reason="needs langgraph")
+
 import httpx
 import openai
-import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda

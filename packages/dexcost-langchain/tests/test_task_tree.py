@@ -7,6 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
+pytest.importorskip("langgraph", reason="needs langgraph")
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.output_parsers import StrOutputParser
