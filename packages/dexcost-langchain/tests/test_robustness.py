@@ -165,7 +165,9 @@ def test_a_streamed_chain_dropped_half_way_leaves_nothing_open(
     next(stream)
     stream.close()  # the reader went away: LangChain ends the chain, never its model call
     time.sleep(0.1)
-    handler.on_chain_start(None, {}, run_id=uuid.uuid4(), name="next_request")
+    contextvars.copy_context().run(
+        handler.on_chain_start, None, {}, run_id=uuid.uuid4(), name="next_request"
+    )
 
     assert ledger.task("reply")["status"] == "success"
     assert handler.open_runs == 1  # only the new run
@@ -201,3 +203,22 @@ def test_costs_roll_up_to_the_outermost_run(
     assert ledger.tree() == ["outer", "outer/middle", "outer/middle/inner"]
     totals = {t["task_type"]: Decimal(t["total_cost_usd"]) for t in ledger.tasks()}
     assert totals["outer"] == totals["middle"] == totals["inner"] > 0
+
+
+async def test_a_long_lived_async_context_does_not_keep_old_runs(
+    sdk: dexcost.CostTracker, chat: Any, answer: Any
+) -> None:
+    # Async end callbacks run in copied contexts, so the caller's context keeps the
+    # last run it started; that run must not keep every earlier one alive.
+    chain = (PROMPT | chat(*(answer("x", 10, 1) for _ in range(21)))).with_config(run_name="reply")
+    handler = DexcostCallbackHandler()
+
+    for _ in range(21):
+        await chain.ainvoke({"question": "?"}, {"callbacks": [handler]})
+
+    kept, run = 0, _lc_tracking._active_run.get()  # white-box: what the context holds
+    while run is not None:
+        kept += run.name == "reply"
+        run = run.prev_active
+    assert kept == 1
+    assert handler.open_runs == 0

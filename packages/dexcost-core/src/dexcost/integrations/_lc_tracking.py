@@ -106,7 +106,7 @@ class Tracking:
             run.customer_id = _attribute(metadata, "customer_id")
             run.project_id = _attribute(metadata, "project_id")
         hidden = bool(tags) and HIDDEN_TAG in tags  # type: ignore[operator]
-        run.prev_active = _active_run.get()
+        run.prev_active = _innermost_open_run()
         run.prev_task = _current_task.get()
         if parent is None:
             self._place_top_level(run, hidden)
@@ -374,6 +374,18 @@ def _end_task(task: TrackedTask, status: str, error_type: str | None) -> None:
     task._tracker._end_task(task, status, error_type)
 
 
+def _innermost_open_run() -> Run | None:
+    """The innermost run in context that has not ended (async contexts keep ended ones).
+
+    Skipping ended runs also keeps a long-lived context from chaining every run it
+    ever started through ``prev_active``.
+    """
+    run = _active_run.get()
+    while run is not None and run.ended:
+        run = run.prev_active
+    return run
+
+
 def _in_async() -> bool:
     """True inside a running event loop, where end callbacks come from copied contexts."""
     return asyncio._get_running_loop() is not None
@@ -439,9 +451,7 @@ def _on_provider_call(layer: str) -> None:
     """
     marker = _scope.current_framework_call()
     group = marker.key if marker is not None else None
-    run = _active_run.get()
-    while run is not None and run.ended:
-        run = run.prev_active
+    run = _innermost_open_run()
     task: TrackedTask | None
     # The LLM run's marker, unless it is a stale one from before the innermost run.
     if (
