@@ -33,11 +33,10 @@ from typing import TYPE_CHECKING, Any
 from dexcost import _guard, _scope
 from dexcost._api import get_tracker
 from dexcost._context import _current_task
-from dexcost._money import ZERO
-from dexcost.instrument._record import _billed_nothing, classify_error, elapsed_ms
 
+from ._lc_record import ABANDONED, record_call, record_lost
 from ._lc_runs import Group, LLMRun, Run, RunRegistry
-from ._lc_usage import Reading, model_hint, read_result
+from ._lc_usage import model_hint
 
 if TYPE_CHECKING:
     from dexcost._tracked_task import TrackedTask
@@ -50,7 +49,6 @@ _log = logging.getLogger("dexcost.integrations.langchain")
 HIDDEN_TAG = "langsmith:hidden"  # LangChain's internal plumbing runs
 _GRAPH_STEP = "graph:step:"  # the tag LangGraph puts on node runs
 _PLUMBING = "Runnable"  # default names of LCEL's composition runnables
-ABANDONED = "abandoned"  # error type of a task whose run never reported its end
 
 # The innermost run followed in this context (for calls made outside LangChain models).
 _active_run: ContextVar[Run | None] = ContextVar("dexcost_langchain_run", default=None)
@@ -235,7 +233,7 @@ class Tracking:
             _current_task.set(run.prev_task)
         _leave_group(marker.key)
         if not marker.covered:
-            self._record(run, response, error)
+            record_call(run, self.tracker(), response, error)
 
     # -- clean-up ----------------------------------------------------------------------
 
@@ -245,7 +243,7 @@ class Tracking:
             if isinstance(run, LLMRun):
                 _leave_group(run.marker.key)
                 if not run.marker.covered:
-                    _guard.call("integrations.langchain.abandon", None, self._record_lost, run)
+                    _guard.call("integrations.langchain.abandon", None, record_lost, run)
             elif run.task is not None and not run.joined and not run.task.ended:
                 _guard.call(
                     "integrations.langchain.abandon",
@@ -269,103 +267,6 @@ class Tracking:
             project_id=run.project_id,
             metadata={"langchain_run_id": str(run.run_id), "langchain_run_type": run.kind},
             parent=parent,
-        )
-
-    def _target(self, run: LLMRun) -> TrackedTask | None:
-        task = run.task
-        if task is not None and not task.ended:
-            return task
-        tracker = self.tracker()
-        return tracker.current() if tracker is not None else None
-
-    def _record(self, run: LLMRun, response: Any, error: BaseException | None) -> None:
-        task = self._target(run)
-        if task is None:
-            return
-        reading = read_result(response) if response is not None else Reading()
-        model = reading.model or run.model or "unknown"
-        provider = run.provider or reading.provider or "unknown"
-        details: dict[str, Any] = {"integration": "langchain", "run_id": str(run.run_id)}
-        latency = elapsed_ms(run.started_ns)
-        usage = reading.usage
-        if error is not None:
-            # No usage for a failed call; a provider that answered with an error status
-            # bills nothing, after a timeout or broken connection we cannot know.
-            details["error"] = type(error).__name__
-            exact = _billed_nothing(error, None)
-            task.record_llm_call(
-                provider,
-                model,
-                0,
-                0,
-                ZERO,
-                cost_confidence="exact" if exact else "unknown",
-                pricing_source="provider" if exact else "unknown",
-                latency_ms=latency,
-                details=details,
-                error_type=classify_error(error),
-            )
-        elif reading.cache_hit:
-            details["cache_hit"] = True
-            if usage is not None:
-                details["cached_answer_tokens"] = usage.input_tokens + usage.output_tokens
-            task.record_llm_call(
-                provider,
-                model,
-                0,
-                0,
-                ZERO,
-                cost_confidence="exact",
-                pricing_source="provider",
-                latency_ms=latency,
-                details=details,
-            )
-        elif usage is None:
-            details["usage"] = "missing"
-            task.record_llm_call(
-                provider,
-                model,
-                0,
-                0,
-                ZERO,
-                cost_confidence="unknown",
-                pricing_source="unknown",
-                latency_ms=latency,
-                details=details,
-            )
-        else:
-            task.record_llm_call(
-                provider,
-                model,
-                usage.input_tokens,
-                usage.output_tokens,
-                cached_tokens=usage.cached_tokens,
-                cache_creation_tokens=usage.cache_creation_tokens,
-                cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                service_tier=reading.service_tier,
-                latency_ms=latency,
-                details=details,
-            )
-
-    def _record_lost(self, run: LLMRun) -> None:
-        """An LLM run that never ended: a call happened, its cost is unknown.
-
-        Recorded in the run's task while it is open; once that ended, nothing is left
-        that the call could be attributed to honestly.
-        """
-        task = run.task
-        if task is None or task.ended:
-            return
-        task.record_llm_call(
-            run.provider or "unknown",
-            run.model or "unknown",
-            0,
-            0,
-            ZERO,
-            cost_confidence="unknown",
-            pricing_source="unknown",
-            details={"integration": "langchain", "run_id": str(run.run_id), "usage": ABANDONED},
         )
 
 
