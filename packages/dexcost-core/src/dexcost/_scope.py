@@ -37,6 +37,7 @@ __all__ = [
     "billing_scope",
     "current_billing_layer",
     "current_framework_call",
+    "mark_covered",
     "on_covered",
 ]
 
@@ -102,14 +103,15 @@ class FrameworkCall:
 class BillingScope:
     """Context manager returned by :func:`billing_scope`; ``__enter__`` says if we own."""
 
-    __slots__ = ("_token", "layer")
+    __slots__ = ("_token", "covers", "layer")
 
-    def __init__(self, layer: str) -> None:
+    def __init__(self, layer: str, covers: bool = True) -> None:
         self.layer = layer
+        self.covers = covers
         self._token: Token[str | None] | None = None
 
     def __enter__(self) -> bool:
-        self._token = claim(self.layer)
+        self._token = claim(self.layer, covers=self.covers)
         return self._token is not None
 
     def __exit__(
@@ -123,14 +125,18 @@ class BillingScope:
             _owner.reset(token)
 
 
-def billing_scope(layer: str) -> BillingScope:
+def billing_scope(layer: str, *, covers: bool = True) -> BillingScope:
     """Enter a billing layer for one call: ``with billing_scope("mysdk") as owns: ...``.
 
     ``owns`` is True when no outer billing layer owns the call; the layer then records
     it, and every layer entered inside the block sees it as owned. It is False when an
     outer layer already records the call; record nothing then.
+
+    Owning marks the active :class:`FrameworkCall` covered. A layer that decides only
+    later whether it records anything (HTTP capture: is this host billable?) passes
+    ``covers=False`` and calls :func:`mark_covered` once it records.
     """
-    return BillingScope(layer)
+    return BillingScope(layer, covers)
 
 
 def current_billing_layer() -> str | None:
@@ -165,22 +171,30 @@ def on_covered(listener: Callable[[str], None]) -> Callable[[], None]:
 # -- used by dexcost's own billing layers (private) ------------------------------------
 
 
-def claim(layer: str) -> Token[str | None] | None:
-    """Take ownership of the call for ``layer``; None when an outer layer owns it.
-
-    The fast path for wrappers: pass a non-None result to :func:`release`.
-    """
-    if _owner.get() is not None:
-        return None
-    if _implicit and _called_from_implicit_owner():
-        return None
-    token = _owner.set(layer)
+def mark_covered(layer: str) -> None:
+    """Say that ``layer`` records the call in progress: the active :class:`FrameworkCall`
+    (if any) is covered and :func:`on_covered` listeners are told."""
     marker = _framework_call.get()
     if marker is not None:
         marker.mark_covered(layer)
     if _listeners:
         for listener in _listeners:
             _guard.call("scope.on_covered", None, listener, layer)
+
+
+def claim(layer: str, *, covers: bool = True) -> Token[str | None] | None:
+    """Take ownership of the call for ``layer``; None when an outer layer owns it.
+
+    The fast path for wrappers: pass a non-None result to :func:`release`. With
+    ``covers`` (the default) the call is also marked covered (:func:`mark_covered`).
+    """
+    if _owner.get() is not None:
+        return None
+    if _implicit and _called_from_implicit_owner():
+        return None
+    token = _owner.set(layer)
+    if covers and (_listeners or _framework_call.get() is not None):
+        mark_covered(layer)
     return token
 
 

@@ -26,9 +26,9 @@ import pytest
 # litellm fetches its price map over the network at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import dexcost  # noqa: E402
-from dexcost import _guard  # noqa: E402
-from dexcost.instrument import ALL_SUPPORTED_INSTRUMENTS, get_instrumentor  # noqa: E402
+import dexcost
+from dexcost import _guard
+from dexcost.instrument import ALL_SUPPORTED_INSTRUMENTS, get_instrumentor
 
 
 class Reply:
@@ -83,9 +83,9 @@ class FakeAPI:
                 self.wfile.write(reply.body)
                 self.wfile.flush()
 
-            do_POST = do_GET = do_PUT = _serve  # noqa: N815
+            do_POST = do_GET = do_PUT = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -121,6 +121,15 @@ class FakeAPI:
         """A newline-delimited JSON stream."""
         body = "".join(json.dumps(item) + "\n" for item in items).encode()
         self.replies.append(Reply(body, content_type="application/x-ndjson", close_delimited=True))
+
+    def reply_bytes(
+        self,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> None:
+        self.replies.append(Reply(body, status, content_type, headers))
 
     def reply_raw(self, reply: Reply) -> None:
         self.replies.append(reply)

@@ -46,7 +46,11 @@ def events_of(words: list[str], *, final: bool = True) -> list[tuple[str, dict[s
         ("message_start", {"type": "message_start", "message": start}),
         (
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
         ),
         ("ping", {"type": "ping"}),
     ]
@@ -98,7 +102,8 @@ def assert_cached_usage(event: dict[str, Any], output: int) -> None:
     assert event["input_tokens"] == 12 + 100 + 2000
     assert (event["cached_tokens"], event["cache_creation_tokens"]) == (2000, 100)
     assert event["output_tokens"] == output
-    assert event["model"] == MODEL and event["provider"] == "anthropic"
+    assert event["model"] == MODEL
+    assert event["provider"] == "anthropic"
 
 
 def test_message_is_recorded_with_cache_tokens_normalised(
@@ -126,7 +131,8 @@ def test_raw_event_stream_merges_start_and_delta_usage(
     stream = client.messages.create(model=MODEL, max_tokens=100, messages=MESSAGES, stream=True)
     assert isinstance(stream, anthropic.Stream)
     kinds = [event.type for event in stream]
-    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert kinds[0] == "message_start"
+    assert kinds[-1] == "message_stop"
     event = one_event()
     assert_cached_usage(event, output=15)  # message_delta totals overwrite message_start
     assert event["details"]["stream"] is True
@@ -137,10 +143,12 @@ def test_stream_helper_bypassing_create_is_recorded(
     instrumented: dexcost.CostTracker, client: anthropic.Anthropic, fake_api: Any, one_event: Any
 ) -> None:
     fake_api.reply_sse(events_of(["Dear ", "customer"]))
-    with instrumented.task("helper") as task:
-        with client.messages.stream(model=MODEL, max_tokens=100, messages=MESSAGES) as stream:
-            text = "".join(stream.text_stream)
-            final = stream.get_final_message()
+    with (
+        instrumented.task("helper") as task,
+        client.messages.stream(model=MODEL, max_tokens=100, messages=MESSAGES) as stream,
+    ):
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
     assert text == "Dear customer"
     assert final.usage.output_tokens == 15
     event = one_event()
@@ -202,7 +210,10 @@ async def test_async_create_and_stream_helper(
 
 @pytest.mark.parametrize(
     ("status", "error", "error_type"),
-    [(529, anthropic.InternalServerError, "overloaded"), (429, anthropic.RateLimitError, "rate_limit")],
+    [
+        (529, anthropic.InternalServerError, "overloaded"),
+        (429, anthropic.RateLimitError, "rate_limit"),
+    ],
 )
 def test_errors_are_recorded_and_propagate(
     instrumented: dexcost.CostTracker,
@@ -255,9 +266,9 @@ def test_uninstrument_restores_every_patched_method(
     ]
     originals = [vars(cls)[name] for cls, name in targets]
     instrument_anthropic(tracker)
-    assert all(vars(cls)[name] is not o for (cls, name), o in zip(targets, originals))
+    assert all(vars(cls)[name] is not o for (cls, name), o in zip(targets, originals, strict=False))
     uninstrument_anthropic()
-    assert all(vars(cls)[name] is o for (cls, name), o in zip(targets, originals))
+    assert all(vars(cls)[name] is o for (cls, name), o in zip(targets, originals, strict=False))
     fake_api.reply_sse(events_of(["x"]))
     with client.messages.stream(model=MODEL, max_tokens=10, messages=MESSAGES) as stream:
         stream.until_done()

@@ -44,9 +44,7 @@ def response(
 
 def stream_chunks(words: list[str]) -> list[dict[str, Any]]:
     """Each streamed chunk carries the cumulative usage so far."""
-    return [
-        response(w, prompt=40, output=i + 1, thoughts=0, cached=0) for i, w in enumerate(words)
-    ]
+    return [response(w, prompt=40, output=i + 1, thoughts=0, cached=0) for i, w in enumerate(words)]
 
 
 @pytest.fixture
@@ -132,7 +130,12 @@ async def test_async_client_plain_and_streamed(
     async with instrumented.task("async") as task:
         result = await client.aio.models.generate_content(model=MODEL, contents="hi")
         assert result.text
-        chunks = [c async for c in await client.aio.models.generate_content_stream(model=MODEL, contents="hi")]
+        chunks = [
+            c
+            async for c in await client.aio.models.generate_content_stream(
+                model=MODEL, contents="hi"
+            )
+        ]
         assert len(chunks) == 2
     plain, streamed = events()
     assert {plain["task_id"], streamed["task_id"]} == {str(task.task_id)}
@@ -157,7 +160,9 @@ def test_rate_limit_is_recorded_and_raised(
 def test_stream_error_on_first_read_is_recorded_as_failed(
     instrumented: dexcost.CostTracker, client: genai.Client, fake_api: Any, one_event: Any
 ) -> None:
-    fake_api.reply_json({"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}, status=503)
+    fake_api.reply_json(
+        {"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}, status=503
+    )
     with pytest.raises(errors.ServerError):
         for _ in client.models.generate_content_stream(model=MODEL, contents="hi"):
             pass
@@ -169,11 +174,15 @@ def test_uninstrument_restores_the_per_request_methods(
     tracker: dexcost.CostTracker, client: genai.Client, fake_api: Any, events: Any
 ) -> None:
     names = ("_generate_content", "_generate_content_stream")
-    originals = [vars(cls)[n] for cls in (genai.models.Models, genai.models.AsyncModels) for n in names]
+    originals = [
+        vars(cls)[n] for cls in (genai.models.Models, genai.models.AsyncModels) for n in names
+    ]
     instrument_gemini(tracker)
     uninstrument_gemini()
-    restored = [vars(cls)[n] for cls in (genai.models.Models, genai.models.AsyncModels) for n in names]
-    assert all(a is b for a, b in zip(originals, restored))
+    restored = [
+        vars(cls)[n] for cls in (genai.models.Models, genai.models.AsyncModels) for n in names
+    ]
+    assert all(a is b for a, b in zip(originals, restored, strict=False))
     fake_api.reply_json(response())
     client.models.generate_content(model=MODEL, contents="hi")
     assert events() == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from decimal import Decimal
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import openai
@@ -59,7 +59,12 @@ def completion(prompt: int = 1117, output: int = 46, cached: int = 1024, reasoni
 
 def chunks(words: list[str], usage: bool) -> list[dict[str, Any]]:
     """A chat stream as OpenAI sends it; with ``include_usage`` a last chunk has usage."""
-    base = {"id": "chatcmpl-stream1", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+    base = {
+        "id": "chatcmpl-stream1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+    }
     out = [
         {
             **base,
@@ -161,7 +166,8 @@ async def test_async_chat_completion(
     fake_api.reply_json(completion())
     async with instrumented.task("async_job") as task:
         result = await aclient.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-    assert result.usage is not None and result.usage.prompt_tokens == 1117
+    assert result.usage is not None
+    assert result.usage.prompt_tokens == 1117
     event = one_event()
     assert event["task_id"] == str(task.task_id)
     assert (event["input_tokens"], event["output_tokens"]) == (1117, 46)
@@ -197,7 +203,8 @@ def test_stream_without_usage_is_estimated(
     event = one_event()
     assert event["cost_confidence"] == "estimated"
     assert event["details"]["usage"] == "estimated"
-    assert event["input_tokens"] > 0 and event["output_tokens"] > 0
+    assert event["input_tokens"] > 0
+    assert event["output_tokens"] > 0
     assert Decimal(event["cost_usd"]) > 0
 
 
@@ -253,7 +260,8 @@ def test_unread_stream_records_on_collection_in_the_calls_context(
     # events in the session task rather than lose them.
     assert event["task_id"] not in {str(task.task_id), str(inner.task_id)}
     assert event["task_type"] == "session"
-    assert event["input_tokens"] > 0 and event["output_tokens"] == 0
+    assert event["input_tokens"] > 0
+    assert event["output_tokens"] == 0
 
 
 async def test_async_stream_with_async_with_and_early_exit(
@@ -325,7 +333,10 @@ def test_responses_api_and_its_stream(
     in_progress = {**response, "status": "in_progress", "usage": None, "output": []}
     fake_api.reply_sse(
         [
-            ("response.created", {"type": "response.created", "sequence_number": 0, "response": in_progress}),
+            (
+                "response.created",
+                {"type": "response.created", "sequence_number": 0, "response": in_progress},
+            ),
             (
                 "response.output_text.delta",
                 {
@@ -338,7 +349,10 @@ def test_responses_api_and_its_stream(
                     "logprobs": [],
                 },
             ),
-            ("response.completed", {"type": "response.completed", "sequence_number": 2, "response": response}),
+            (
+                "response.completed",
+                {"type": "response.completed", "sequence_number": 2, "response": response},
+            ),
         ]
     )
     for _ in client.responses.create(model="gpt-4.1", input="Close the ticket", stream=True):
@@ -383,7 +397,8 @@ def test_with_raw_response_is_recorded_once_and_parses_to_the_same_object(
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
     parsed = raw.parse()
     assert parsed is raw.parse()
-    assert parsed.usage is not None and parsed.usage.prompt_tokens == 1117
+    assert parsed.usage is not None
+    assert parsed.usage.prompt_tokens == 1117
     assert one_event()["input_tokens"] == 1117
 
 
@@ -418,7 +433,9 @@ def test_failed_call_is_recorded_and_the_error_propagates(
 def test_connection_error_is_recorded_with_unknown_cost(
     instrumented: dexcost.CostTracker, one_event: Any, unused_port: int
 ) -> None:
-    client = openai.OpenAI(api_key="k", base_url=f"http://127.0.0.1:{unused_port}/v1", max_retries=0)
+    client = openai.OpenAI(
+        api_key="k", base_url=f"http://127.0.0.1:{unused_port}/v1", max_retries=0
+    )
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     event = one_event()
@@ -461,9 +478,9 @@ def test_call_outside_any_task_lands_in_the_agent_session(
 def test_uninstrument_restores_the_exact_originals(
     tracker: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
 ) -> None:
-    originals = {
-        name: vars(CHAT.Completions)[name] for name in ("create", "parse")
-    } | {"async_create": vars(CHAT.AsyncCompletions)["create"]}
+    originals = {name: vars(CHAT.Completions)[name] for name in ("create", "parse")} | {
+        "async_create": vars(CHAT.AsyncCompletions)["create"]
+    }
     instrument_openai(tracker)
     assert tracker.instrumented == frozenset({"openai"})
     assert vars(CHAT.Completions)["create"] is not originals["create"]
@@ -549,7 +566,8 @@ def test_tracked_client_records_without_global_instrumentation(
     tracker: dexcost.CostTracker, fake_api: Any, events: Any
 ) -> None:
     client = TrackedOpenAI(api_key="k", base_url=fake_api.url + "/v1", tracker=tracker)
-    assert isinstance(client, openai.OpenAI) and isinstance(client, TrackedOpenAI)
+    assert isinstance(client, openai.OpenAI)
+    assert isinstance(client, TrackedOpenAI)
     plain = openai.OpenAI(api_key="k", base_url=fake_api.url + "/v1")
     assert not isinstance(plain, TrackedOpenAI)
     fake_api.reply_json(completion())

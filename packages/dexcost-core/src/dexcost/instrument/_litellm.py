@@ -17,6 +17,7 @@ cost (it knows the prices of every provider it routes to):
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,33 @@ __all__ = ["LiteLLMInstrumentor"]
 
 _LAYER = "litellm"
 _stream_type: type | None = None
+_OWNED_MAX = 4096
+
+
+class _OwnedCalls:
+    """litellm call ids the wrapper records itself, so the callback skips them.
+
+    Needed for streams: litellm reports a finished stream from a thread that does not
+    carry the caller's context. Bounded: the oldest ids are forgotten first.
+    """
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, call_id: Any) -> None:
+        if isinstance(call_id, str):
+            with self._lock:
+                self._ids[call_id] = None
+                if len(self._ids) > _OWNED_MAX:
+                    self._ids.popitem(last=False)
+
+    def __contains__(self, call_id: object) -> bool:
+        with self._lock:
+            return call_id in self._ids
+
+
+_owned = _OwnedCalls()
 
 
 def _usage(u: Any) -> Usage:
@@ -133,10 +161,10 @@ class _Chunks(StreamObserver):
     def record(self) -> None:
         last = self.last
         hidden = getattr(last, "_hidden_params", None) or {}
-        usage_obj = self.usage or hidden.get("usage")
-        if usage_obj is not None:
-            usage = _usage(usage_obj)
-        else:
+        usage_obj = self.usage if self.usage is not None else hidden.get("usage")
+        usage = _usage(usage_obj) if usage_obj is not None else None
+        if usage is None or (usage.input_tokens == 0 and usage.output_tokens == 0):
+            # No usage, or litellm's end-of-stream count came out empty: estimate.
             request = estimate_tokens(_request_chars(self.kwargs))
             usage = Usage(request, estimate_tokens(self.chars), estimated=True)
         details: dict[str, Any] = {"operation": self.operation, "stream": True}
@@ -167,6 +195,7 @@ class _Handler(CallHandler):
         if args and "model" not in kwargs:
             kwargs = {**kwargs, "model": args[0]}
         if _stream_type is not None and isinstance(result, _stream_type):
+            _owned.add(getattr(getattr(result, "logging_obj", None), "litellm_call_id", None))
             observer = _Chunks(tracker, kwargs, started_ns, self.operation)
             # Reading holds the scope so litellm's end-of-stream callback sees it is ours.
             if self.is_async:
@@ -176,6 +205,7 @@ class _Handler(CallHandler):
         if usage_obj is None:  # not a model response (e.g. a coroutine or a raw object)
             return result
         hidden = getattr(result, "_hidden_params", None) or {}
+        _owned.add(hidden.get("litellm_call_id"))
         details: dict[str, Any] = {"operation": self.operation}
         if isinstance(getattr(result, "id", None), str):
             details["response_id"] = result.id
@@ -268,17 +298,20 @@ def _make_logger(inst: LiteLLMInstrumentor) -> Any:
     class DexcostLogger(CustomLogger):
         """Records litellm calls dexcost's wrapper did not own (parameter names matter)."""
 
-        def _tracker(self) -> CostTracker | None:
-            # Callbacks run in a copy of the caller's context: inside our wrapper the
-            # scope says litellm owns the call, and the wrapper records it.
+        def _tracker(self, kwargs: Any) -> CostTracker | None:
+            # Most callbacks run in a copy of the caller's context: inside our wrapper
+            # the scope says litellm owns the call. Streams are reported from a thread
+            # without it; the wrapper registered their call ids.
             if _scope.current_billing_layer() == _LAYER:
+                return None
+            if isinstance(kwargs, dict) and kwargs.get("litellm_call_id") in _owned:
                 return None
             return inst.tracker
 
         def log_success_event(
             self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
         ) -> None:
-            tracker = self._tracker()
+            tracker = self._tracker(kwargs)
             if tracker is not None:
                 _guard.call(
                     "instrument.litellm.callback",
@@ -299,7 +332,7 @@ def _make_logger(inst: LiteLLMInstrumentor) -> Any:
         def log_failure_event(
             self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
         ) -> None:
-            tracker = self._tracker()
+            tracker = self._tracker(kwargs)
             if tracker is not None:
                 _guard.call(
                     "instrument.litellm.callback",

@@ -40,7 +40,7 @@ def _record(
     if exc is not None:
         details["outcome"] = "error"
         details["error_type"] = classify_error(exc)
-    elif getattr(result, "isError", False):
+    elif getattr(result, "is_error", None) or getattr(result, "isError", False):  # 2.x, 1.x
         details["outcome"] = "tool_error"
     else:
         details["outcome"] = "success"

@@ -11,7 +11,8 @@ dexcost leaves it alone rather than consume it.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dexcost import _guard
 

@@ -13,7 +13,6 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
 
