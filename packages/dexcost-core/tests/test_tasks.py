@@ -266,3 +266,14 @@ def test_a_scope_is_entered_once(sdk: dexcost.CostTracker) -> None:
         pass
     with pytest.raises(RuntimeError, match="only once"), scope:
         pass
+
+
+def test_start_task_can_be_back_dated(sdk: dexcost.CostTracker) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    earlier = datetime.now(timezone.utc) - timedelta(seconds=30)
+    t = sdk.start_task("lazy", started_at=earlier)
+    t.end()
+    assert t.task.started_at == earlier
+    with pytest.raises(TypeError, match="timezone-aware"):
+        sdk.start_task("bad", started_at=datetime.now())

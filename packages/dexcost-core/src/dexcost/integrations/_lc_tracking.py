@@ -271,8 +271,7 @@ class Tracking:
 
 
 def _end_task(task: TrackedTask, status: str, error_type: str | None) -> None:
-    # TrackedTask.end() takes no error type yet; the tracker's own path records it.
-    task._tracker._end_task(task, status, error_type)
+    task.end(status, error_type=error_type)
 
 
 def _innermost_open_run() -> Run | None:
