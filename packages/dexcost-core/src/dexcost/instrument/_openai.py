@@ -9,6 +9,8 @@ on its own. Works with openai 1.x-3.x (the resource paths are the same).
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
@@ -39,26 +41,47 @@ _async_stream_type: type | None = None
 
 
 def _chat_usage(u: Any) -> Usage:
-    prompt = field(u, "prompt_tokens_details")
-    completion = field(u, "completion_tokens_details")
+    if type(u) is dict:
+        return _dict_usage(u, "prompt_tokens", "completion_tokens", "prompt_tokens_details")
+    prompt = getattr(u, "prompt_tokens_details", None)
+    completion = getattr(u, "completion_tokens_details", None)
     return Usage(
-        as_int(field(u, "prompt_tokens")),
-        as_int(field(u, "completion_tokens")),
-        cached_tokens=as_int(field(prompt, "cached_tokens")),
-        cache_creation_tokens=as_int(field(prompt, "cache_write_tokens")),
-        reasoning_tokens=as_int(field(completion, "reasoning_tokens")),
+        u.prompt_tokens or 0,
+        getattr(u, "completion_tokens", None) or 0,  # embeddings have none
+        cached_tokens=0 if prompt is None else prompt.cached_tokens or 0,
+        cache_creation_tokens=0
+        if prompt is None
+        else as_int(getattr(prompt, "cache_write_tokens", None)),  # openai >= 2.x
+        reasoning_tokens=0 if completion is None else completion.reasoning_tokens or 0,
     )
 
 
 def _responses_usage(u: Any) -> Usage:
-    inp = field(u, "input_tokens_details")
-    out = field(u, "output_tokens_details")
+    if type(u) is dict:
+        return _dict_usage(u, "input_tokens", "output_tokens", "input_tokens_details")
+    inp = getattr(u, "input_tokens_details", None)
+    out = getattr(u, "output_tokens_details", None)
     return Usage(
-        as_int(field(u, "input_tokens")),
-        as_int(field(u, "output_tokens")),
-        cached_tokens=as_int(field(inp, "cached_tokens")),
-        cache_creation_tokens=as_int(field(inp, "cache_write_tokens")),
-        reasoning_tokens=as_int(field(out, "reasoning_tokens")),
+        u.input_tokens or 0,
+        u.output_tokens or 0,
+        cached_tokens=0 if inp is None else inp.cached_tokens or 0,
+        cache_creation_tokens=0
+        if inp is None
+        else as_int(getattr(inp, "cache_write_tokens", None)),
+        reasoning_tokens=0 if out is None else out.reasoning_tokens or 0,
+    )
+
+
+def _dict_usage(u: dict[str, Any], inp: str, out: str, details: str) -> Usage:
+    """Usage given as a plain dict (raw JSON from a compatible server)."""
+    prompt = field(u, details)
+    output = field(u, "completion_tokens_details") or field(u, "output_tokens_details")
+    return Usage(
+        as_int(u.get(inp)),
+        as_int(u.get(out)),
+        cached_tokens=as_int(field(prompt, "cached_tokens")),
+        cache_creation_tokens=as_int(field(prompt, "cache_write_tokens")),
+        reasoning_tokens=as_int(field(output, "reasoning_tokens")),
     )
 
 
@@ -79,12 +102,31 @@ def _estimated(kwargs: dict[str, Any], output_chars: int) -> Usage:
     return Usage(estimate_tokens(chars), estimate_tokens(output_chars), estimated=True)
 
 
+def _asks_usage(kwargs: dict[str, Any]) -> bool:
+    options = kwargs.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+_places: weakref.WeakKeyDictionary[Any, tuple[Any, str, str | None]] = weakref.WeakKeyDictionary()
+
+
 def _where(instance: Any) -> tuple[str, str | None]:
     """The provider name and, when it is not OpenAI's own API, the host called."""
     client = getattr(instance, "_client", None)
+    base_url = getattr(client, "base_url", None)
+    try:
+        url, provider, host = _places[client]
+        if url is base_url:
+            return provider, host
+    except (KeyError, TypeError):
+        pass
     provider = "azure" if "Azure" in type(client).__name__ else "openai"
-    host = getattr(getattr(client, "base_url", None), "host", None)
-    return provider, (host if isinstance(host, str) and host != _DEFAULT_HOST else None)
+    host = getattr(base_url, "host", None)
+    if not isinstance(host, str) or host == _DEFAULT_HOST:
+        host = None
+    with contextlib.suppress(TypeError):  # not weak-referenceable: just not cached
+        _places[client] = (base_url, provider, host)
+    return provider, host
 
 
 def _details(operation: str, host: str | None, request_model: Any) -> dict[str, Any]:
@@ -157,7 +199,10 @@ class _Handler(CallHandler):
     ) -> Any:
         if self.observer is None:
             return stream
-        observer = self.observer(self, tracker, instance, kwargs, started_ns)
+        observer_cls = self.observer
+        if observer_cls is _ChatStream and not _asks_usage(kwargs):
+            observer_cls = _ChatStreamEstimating
+        observer = observer_cls(self, tracker, instance, kwargs, started_ns)
         if _async_stream_type is not None and isinstance(stream, _async_stream_type):
             return TrackedAsyncStream(stream, observer)
         return TrackedStream(stream, observer)
@@ -229,7 +274,7 @@ class _Stream(StreamObserver):
 
 
 class _ChatStream(_Stream):
-    """Chat / legacy completion chunks: usage in the last chunk (``include_usage``)."""
+    """Chat / legacy completion chunks, ``include_usage`` asked: usage in the last chunk."""
 
     __slots__ = ()
 
@@ -237,6 +282,18 @@ class _ChatStream(_Stream):
         self.last = chunk
         usage = chunk.usage
         if usage is not None:
+            self.usage = usage
+
+
+class _ChatStreamEstimating(_Stream):
+    """Chat chunks without ``include_usage``: count the text to estimate the output."""
+
+    __slots__ = ()
+
+    def observe(self, chunk: Any) -> None:
+        self.last = chunk
+        usage = chunk.usage
+        if usage is not None:  # some compatible servers send it anyway
             self.usage = usage
         choices = chunk.choices
         if choices:

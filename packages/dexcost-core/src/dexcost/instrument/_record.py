@@ -67,19 +67,26 @@ class Usage:
 
 def as_int(value: Any) -> int:
     """A token count from an SDK field that may be None, a float or missing."""
+    if type(value) is int:
+        return value if value > 0 else 0
     if value is None or isinstance(value, bool):
         return 0
     try:
-        return int(value)
+        return max(int(value), 0)
     except (TypeError, ValueError):
         return 0
 
 
 def field(obj: Any, name: str) -> Any:
     """``obj.name`` or ``obj[name]`` (SDK objects or plain dicts), else None."""
-    if isinstance(obj, Mapping):
+    if obj is None:
+        return None
+    if type(obj) is dict:
         return obj.get(name)
-    return getattr(obj, name, None)
+    value = getattr(obj, name, None)
+    if value is None and isinstance(obj, Mapping):
+        return obj.get(name)
+    return value
 
 
 # -- estimates when the provider sent no usage ----------------------------------------

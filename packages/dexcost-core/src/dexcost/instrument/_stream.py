@@ -106,11 +106,13 @@ def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
     """Yield ``it``'s items unchanged, showing each to ``observer``; finish at the end."""
     observe = observer.observe
     watching = True
+    first = True
     observer.requested = True
     try:
         for item in it:
-            if observer.first_item_ns is None:
+            if first:
                 observer.first_item_ns = time.perf_counter_ns()
+                first = False
             if watching:
                 try:
                     observe(item)

@@ -1,0 +1,328 @@
+"""Overhead of provider instrumentation per ``chat.completions.create``, next to peers.
+
+Each configuration runs in its own fresh subprocess (patches never leak between them):
+the plain openai SDK (baseline), dexcost initialised without patching (a control for
+what merely running dexcost costs), dexcost instrumenting openai, and, when installed,
+OpenInference's and OpenLLMetry's OpenAI instrumentors exporting to in-memory span
+exporters. Every call goes to the same fake transport (``httpx.MockTransport`` with a
+canned gpt-4o-mini answer: JSON, or 52 SSE chunks ending in a usage chunk), so no
+request leaves the process.
+
+The processes run their timed blocks round-robin, so all of them meet the same slow
+and fast phases of the host; a configuration's overhead is the median over the rounds
+of (its block median - the baseline's block median in the same round), in wall time and
+in CPU time of the calling thread (background threads, such as dexcost's store writer,
+excluded). Target for dexcost: at most 25 µs per call.
+
+    python bench/bench_instrument.py              # 2000 timed calls (500 streamed)
+    python bench/bench_instrument.py --n 400      # quicker, noisier
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROUNDS = 40
+PROMPT, COMPLETION, CACHED = 412, 51, 256
+MESSAGES = [
+    {"role": "system", "content": "You are a support agent for an online shop."},
+    {"role": "user", "content": "My order #4411 arrived damaged. What can I do?"},
+]
+WORDS = [f"word{i} " for i in range(49)]
+CONFIGS = [
+    "openai (baseline)",
+    "dexcost (init, no patch)",
+    "dexcost",
+    "OpenInference",
+    "OpenLLMetry",
+]
+
+
+# -- the canned traffic ------------------------------------------------------------------
+
+
+def _usage() -> dict[str, Any]:
+    return {
+        "prompt_tokens": PROMPT,
+        "completion_tokens": COMPLETION,
+        "total_tokens": PROMPT + COMPLETION,
+        "prompt_tokens_details": {"cached_tokens": CACHED, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def _completion() -> bytes:
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1741570283,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(WORDS), "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _usage(),
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
+    }
+    return json.dumps(body).encode()
+
+
+def _sse() -> bytes:
+    base = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1741570283,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_bench",
+    }
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}}]} for w in WORDS]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({**base, "choices": [], "usage": _usage()})
+    text = "".join(f"data: {json.dumps({'usage': None, **c})}\n\n" for c in chunks)
+    return (text + "data: [DONE]\n\n").encode()
+
+
+def _client() -> Any:
+    import httpx
+    import openai
+
+    plain, sse = _completion(), _sse()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b'"stream":true' in request.content.replace(b" ", b""):
+            return httpx.Response(200, content=sse, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, content=plain, headers={"content-type": "application/json"})
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    return openai.OpenAI(api_key="sk-bench", http_client=http, max_retries=0)
+
+
+def _call(client: Any, stream: bool) -> Callable[[], Any]:
+    completions = client.chat.completions  # the method is looked up per call: patches apply
+    if not stream:
+        return lambda: completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    def streamed() -> None:
+        for _ in completions.create(
+            model="gpt-4o-mini",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        ):
+            pass
+
+    return streamed
+
+
+# -- the tools (each set up in its own child process) ------------------------------------
+
+
+def _otel(instrumentor_cls: Any) -> Callable[[], int]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor_cls().instrument(tracer_provider=provider)
+    return lambda: len(exporter.get_finished_spans())
+
+
+def setup(name: str) -> Callable[[], int]:
+    """Set the process up for ``name``; returns how to count what it recorded."""
+    if name == "openai (baseline)":
+        return lambda: 0
+    if name.startswith("dexcost"):
+        import dexcost
+
+        db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "instrument.db"
+        patch = ["openai"] if name == "dexcost" else []
+        dexcost.init(buffer_path=str(db), auto_instrument=patch, track_http=False)
+        dexcost.task("bench").__enter__()  # every timed call runs inside one open task
+
+        def recorded() -> int:
+            dexcost.flush()
+            query = (
+                "SELECT count(*) FROM events WHERE event_type = 'llm_call' AND cached_tokens = ?"
+            )
+            with sqlite3.connect(db) as con:
+                (count,) = con.execute(query, (CACHED,)).fetchone()
+            return int(count)
+
+        return recorded
+    if name == "OpenInference":
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+
+        return _otel(OpenAIInstrumentor)
+    if name == "OpenLLMetry":
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor as Traceloop
+
+        return _otel(Traceloop)
+    raise ValueError(name)
+
+
+def _timed_block(call: Callable[[], Any], n: int) -> tuple[float, float]:
+    wall, cpu = [], []
+    for _ in range(n):
+        start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+        call()
+        cpu.append(time.thread_time_ns() - start_cpu)
+        wall.append(time.perf_counter_ns() - start)
+    return statistics.median(wall) / 1000, statistics.median(cpu) / 1000
+
+
+def child(name: str, stream: bool, block: int, warmup: int) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("bench_instrument: no network")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    try:
+        recorded = setup(name)
+    except ImportError as exc:
+        print(json.dumps({"error": f"not installed ({exc.name})"}), flush=True)
+        return
+    call = _call(_client(), stream)
+    for _ in range(warmup):
+        call()
+    before, calls = recorded(), 0
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "block":
+            break
+        wall, cpu = _timed_block(call, block)
+        calls += block
+        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+    print(json.dumps({"recorded": recorded() - before, "calls": calls}), flush=True)
+
+
+# -- the parent ---------------------------------------------------------------------------
+
+
+class Child:
+    def __init__(self, name: str, stream: bool, block: int, warmup: int) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", name, "--block", str(block)]
+            + ["--warmup", str(warmup)]
+            + (["--stream"] if stream else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+        self.error: str | None = self._read().get("error")
+        self.blocks: list[dict[str, float]] = []
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"error": "child failed (see stderr)"}
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def block(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("block\n")
+        self.proc.stdin.flush()
+        self.blocks.append(self._read())
+
+    def finish(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("finish\n")
+        self.proc.stdin.flush()
+        result = self._read()
+        self.proc.wait(timeout=60)
+        return result
+
+
+def _pythonpath() -> str:
+    src = Path(__file__).resolve().parents[1] / "packages" / "dexcost-core" / "src"
+    return os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
+
+
+def run_group(stream: bool, n: int) -> list[tuple[str, ...]]:
+    block = max(1, n // ROUNDS)
+    children = [Child(name, stream, block, warmup=max(20, n // 10)) for name in CONFIGS]
+    live = [c for c in children if c.error is None]
+    for _ in range(ROUNDS):
+        for c in live:
+            c.block()
+    finished = {c.name: c.finish() for c in live}
+    base = next(c for c in live if c.name == CONFIGS[0])
+    rows: list[tuple[str, ...]] = []
+    for c in children:
+        if c.error is not None:
+            rows.append((c.name, "-", "-", "-", "-", c.error))
+            continue
+        pairs = list(zip(c.blocks, base.blocks, strict=True))
+        wall = statistics.median(b["wall"] - a["wall"] for b, a in pairs)
+        cpu = statistics.median(b["cpu"] - a["cpu"] for b, a in pairs)
+        ratio = statistics.median(b["wall"] / a["wall"] for b, a in pairs)
+        info = finished[c.name]
+        is_base = c is base
+        rows.append(
+            (
+                c.name,
+                f"{statistics.median(b['wall'] for b in c.blocks):.0f}",
+                "-" if is_base else f"{wall:+.1f}",
+                "-" if is_base else f"{cpu:+.1f}",
+                "-" if is_base else f"×{ratio:.3f}",
+                "-" if is_base else f"{info['recorded']}/{info['calls']} calls",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="timed calls per configuration")
+    parser.add_argument("--stream-n", type=int, default=0, help="streamed calls (n/4)")
+    parser.add_argument("--child")
+    parser.add_argument("--block", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--stream", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.stream, args.block, args.warmup)
+        return
+    head = ("config", "median µs", "overhead µs", "caller CPU µs", "ratio", "recorded")
+    print(
+        f"Instrumentation overhead per openai chat.completions.create "
+        f"(CPython {sys.version_info[0]}.{sys.version_info[1]}, {os.cpu_count()} CPUs; "
+        f"paired over {ROUNDS} interleaved blocks; target for dexcost ≤ 25 µs)"
+    )
+    for title, stream, n in (
+        ("non-streaming", False, args.n),
+        (f"streaming, {len(WORDS) + 3} chunks", True, args.stream_n or args.n // 4),
+    ):
+        rows = run_group(stream, n)
+        widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+        print(f"\n{title} ({n} calls)")
+        print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+        print("  ".join("-" * w for w in widths))
+        for row in rows:
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
