@@ -381,6 +381,7 @@ def test_report_results_serialise_with_exact_money() -> None:
     assert data["period"] == {
         "since": "2026-06-14T12:00:00.000000Z",
         "until": "2026-06-16T12:00:00.000000Z",
+        "tz": "UTC",
     }
     assert data["by_customer"][0]["share_pct"] == "100.00"
 

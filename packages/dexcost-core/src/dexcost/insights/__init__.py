@@ -14,11 +14,10 @@ from ._report import (
     RetrySummary,
     SpendReport,
     TaskTypeSpend,
-    UnknownCostModel,
-    UnknownCostSummary,
     spend_report,
 )
 from ._tasks import list_tasks
+from ._unknown import UnknownCostModel, UnknownCostSummary
 
 __all__ = [
     "EXPORT_FORMATS",

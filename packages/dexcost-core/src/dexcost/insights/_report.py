@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ._facts import groups
 from ._period import Period
 from ._sql import average, money, money_sum, percent, query, split_amount
+from ._unknown import UnknownCostSummary, unknown_summary
 
 
 @dataclass(frozen=True)
@@ -67,28 +69,6 @@ class RetrySummary:
 
 
 @dataclass(frozen=True)
-class UnknownCostModel:
-    """Calls to one model or service whose price was unknown."""
-
-    provider: str | None
-    model: str | None
-    service_name: str | None
-    event_count: int
-    input_tokens: int
-    output_tokens: int
-
-
-@dataclass(frozen=True)
-class UnknownCostSummary:
-    """Calls recorded with ``cost_confidence == "unknown"``: not in any total."""
-
-    event_count: int
-    input_tokens: int
-    output_tokens: int
-    models: tuple[UnknownCostModel, ...]
-
-
-@dataclass(frozen=True)
 class SpendReport:
     """The answer to "what did AI cost us, for whom, on what, and how much was waste"."""
 
@@ -104,16 +84,6 @@ class SpendReport:
     unknown_cost: UnknownCostSummary
 
 
-_GROUPS = "temp.dexcost_report_groups"
-_KEYS = (
-    "customer_id, task_type, is_retry, retry_reason, cost_confidence = 'unknown' AS unknown,"
-    " provider, model, service_name"
-)
-_KEY_NAMES = (
-    "customer_id, task_type, is_retry, retry_reason, unknown, provider, model, service_name"
-)
-
-
 def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> SpendReport:
     """Compute the :class:`SpendReport` of ``period`` (default: all time).
 
@@ -122,40 +92,11 @@ def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> Spen
     averages are rounded to the picodollar and percentages to 0.01.
     """
     period = period or Period.all_time()
-    where, params = period.clause("occurred_at")
-    conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
-    conn.execute(
-        f"CREATE TABLE {_GROUPS} AS SELECT {_KEYS}, count(*) AS n,"
-        f" {money_sum('cost_pico', 'spend')}, SUM(input_tokens) AS tin,"
-        f" SUM(output_tokens) AS tout FROM events WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-        params,
-    )
-    try:
-        _add_big_amounts(conn, where, params)
-        return _report(conn, period)
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
+    with groups(conn, period) as table:
+        return _report(conn, period, table)
 
 
-def _add_big_amounts(conn: sqlite3.Connection, where: str, params: list[str]) -> None:
-    """Add the events too large for int64 picodollars (if any) from their exact text."""
-    (row,) = query(conn, f"SELECT COALESCE(SUM(spend_big), 0) AS big FROM {_GROUPS}")
-    if not row["big"]:
-        return
-    for event in query(
-        conn, f"SELECT {_KEYS}, cost_usd FROM events WHERE cost_pico IS NULL AND {where}", params
-    ):
-        parts = split_amount(event["cost_usd"])
-        if parts is not None:
-            conn.execute(
-                f"INSERT INTO {_GROUPS} ({_KEY_NAMES}, n, spend_hi, spend_lo)"
-                f" VALUES ({', '.join('?' * 8)}, 0, ?, ?)",
-                (*tuple(event)[:8], *parts),
-            )
-
-
-def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
-    g = _GROUPS
+def _report(conn: sqlite3.Connection, period: Period, g: str) -> SpendReport:
     # The groups already hold sums: re-summing their _hi/_lo parts stays exact.
     spend = "SUM(spend_hi) AS spend_hi, SUM(spend_lo) AS spend_lo"
     retry = (
@@ -250,20 +191,6 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
             " GROUP BY retry_reason",
         )
     )
-    (unknown,) = query(
-        conn,
-        f"SELECT COALESCE(SUM(n), 0) AS n, COALESCE(SUM(tin), 0) AS tin,"
-        f" COALESCE(SUM(tout), 0) AS tout FROM {g} WHERE unknown",
-    )
-    models = tuple(
-        UnknownCostModel(r["provider"], r["model"], r["service_name"], r["n"], r["tin"], r["tout"])
-        for r in query(
-            conn,
-            "SELECT provider, model, service_name, SUM(n) AS n, COALESCE(SUM(tin), 0) AS tin,"
-            f" COALESCE(SUM(tout), 0) AS tout FROM {g} WHERE unknown"
-            " GROUP BY provider, model, service_name ORDER BY n DESC, provider, model",
-        )
-    )
     return SpendReport(
         period=period,
         total_spend_usd=total,
@@ -279,7 +206,7 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
             pct_of_spend=percent(retry_total, total),
             by_reason=tuple(sorted(reasons, key=lambda r: (-r.cost_usd, r.reason or ""))),
         ),
-        unknown_cost=UnknownCostSummary(unknown["n"], unknown["tin"], unknown["tout"], models),
+        unknown_cost=unknown_summary(conn, g),
     )
 
 
