@@ -1,21 +1,21 @@
-"""The events of a period, grouped once in SQL, for every report to aggregate further.
+"""Events or tasks of a period, grouped once in SQL, for every report to aggregate further.
 
-Whole UTC days come from the ``event_days`` roll-up (kept equal to ``events`` by
-triggers); the partial days at either edge of the period come from ``events`` through
-its time index. Either way the result is exact, and a month of a million events is a
-few thousand rows. :func:`load_groups` writes them to a temporary table; reports then
-run small aggregations over it.
+Whole UTC days come from the roll-ups (``event_days``, ``task_days``; triggers keep
+them equal to ``events`` and ``tasks``); partial days at the edges of a period come
+from the tables themselves through their time index. Either way the result is exact,
+and a month of a million events is a few thousand rows. :func:`groups` writes them to
+a temporary table; reports then run small aggregations over it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from dexcost.store._schema_v2 import ROLLUP_KEYS
+from dexcost.store._schema_v2 import ROLLUP_KEYS, TASK_ROLLUP_KEYS
 from dexcost.store._values import format_ts
 
 from ._period import Period
@@ -23,25 +23,65 @@ from ._sql import query, split_amount
 
 UTC = timezone.utc
 
-#: The attribution columns of a group row (None for a missing value).
+
+@dataclass(frozen=True)
+class Source:
+    """A table, its daily roll-up, and how a raw row maps to a roll-up row."""
+
+    raw: str
+    rollup: str
+    time: str
+    keys: tuple[str, ...]
+    raw_keys: dict[str, str]
+    nullable: tuple[str, ...]
+    sums: tuple[tuple[str, str, str], ...]  # (group column, raw aggregate, roll-up column)
+    money: tuple[tuple[str, str], ...]  # (group money name, raw column prefix)
+
+
+def _money_sums(name: str, column: str, rollup: str) -> tuple[tuple[str, str, str], ...]:
+    return (
+        (f"{name}_hi", f"SUM({column}_pico / 1000000)", f"{rollup}_hi"),
+        (f"{name}_lo", f"SUM({column}_pico % 1000000)", f"{rollup}_lo"),
+    )
+
+
+EVENTS = Source(
+    raw="events",
+    rollup="event_days",
+    time="occurred_at",
+    keys=ROLLUP_KEYS,
+    raw_keys={"is_retry": "is_retry != 0", "unknown": "cost_confidence = 'unknown'"},
+    nullable=("customer_id", "task_type", "provider", "model", "service_name", "retry_reason"),
+    sums=(
+        ("n", "count(*)", "n"),
+        *_money_sums("spend", "cost", "cost"),
+        ("big", "SUM(cost_pico IS NULL)", "big"),
+        ("tin", "SUM(input_tokens)", "input_tokens"),
+        ("tout", "SUM(output_tokens)", "output_tokens"),
+        ("tcached", "SUM(cached_tokens)", "cached_tokens"),
+        ("tcw", "SUM(cache_creation_tokens)", "cache_creation_tokens"),
+    ),
+    money=(("spend", "cost"),),
+)
+TASKS = Source(
+    raw="tasks",
+    rollup="task_days",
+    time="started_at",
+    keys=TASK_ROLLUP_KEYS,
+    raw_keys={"is_root": "parent_task_id IS NULL"},
+    nullable=("customer_id",),
+    sums=(
+        ("n", "count(*)", "n"),
+        *_money_sums("cost", "total_cost", "cost"),
+        ("big", "SUM(total_cost_pico IS NULL OR retry_cost_pico IS NULL)", "big"),
+        *_money_sums("retry", "retry_cost", "retry"),
+        ("retried", "SUM(retry_count > 0)", "retried"),
+        ("retries", "SUM(retry_count)", "retries"),
+    ),
+    money=(("cost", "total_cost"), ("retry", "retry_cost")),
+)
+#: The attribution columns of an events group row (None for a missing value).
 KEYS = ROLLUP_KEYS
-_SUMS = ("n", "spend_hi", "spend_lo", "big", "tin", "tout", "tcached", "tcw")
-_RAW = {
-    "is_retry": "is_retry != 0",
-    "unknown": "cost_confidence = 'unknown'",
-}
-_RAW_KEYS = ", ".join(f"{_RAW.get(k, k)} AS {k}" for k in KEYS)
-_RAW_SUMS = (
-    "count(*) AS n, SUM(cost_pico / 1000000) AS spend_hi, SUM(cost_pico % 1000000) AS spend_lo,"
-    " SUM(cost_pico IS NULL) AS big, SUM(input_tokens) AS tin, SUM(output_tokens) AS tout,"
-    " SUM(cached_tokens) AS tcached, SUM(cache_creation_tokens) AS tcw"
-)
-_NOT_NULLABLE = ("is_retry", "unknown", "event_type")
-_ROLLUP_KEYS = ", ".join(f"NULLIF({k}, '') AS {k}" if k not in _NOT_NULLABLE else k for k in KEYS)
-_ROLLUP_SUMS = (
-    "n, cost_hi AS spend_hi, cost_lo AS spend_lo, big, input_tokens AS tin,"
-    " output_tokens AS tout, cached_tokens AS tcached, cache_creation_tokens AS tcw"
-)
 
 
 @dataclass(frozen=True)
@@ -52,7 +92,7 @@ class _Piece:
 
 
 def pieces(period: Period) -> list[_Piece]:
-    """Split ``period`` into whole UTC days (roll-up) and partial days (raw events)."""
+    """Split ``period`` into whole UTC days (roll-up) and partial days (raw rows)."""
     start, end = period.start, period.end
     first = None if start is None else _ceil_day(start)
     last = None if end is None else _floor_day(end)
@@ -88,101 +128,113 @@ def _ceil_day(value: datetime) -> datetime:
     return floor if floor == value else floor + timedelta(days=1)
 
 
-def _piece_sql(piece: _Piece, by_day: bool, extra: str) -> tuple[str, list[str]]:
-    params: list[str] = []
+def _select(
+    src: Source, piece: _Piece, slot: str | None, customer: bool
+) -> tuple[str, list[object]]:
+    """One SELECT of the union: the rows of ``piece``, labelled ``slot``."""
+    params: list[object] = [] if slot is None else [slot]
+    label = "" if slot is None else "? AS slot, "
+    conds: list[str] = []
     if piece.rollup:
-        conds = []
-        if piece.lo is not None:
-            conds.append("day >= ?")
-            params.append(piece.lo)
-        if piece.hi is not None:
-            conds.append("day < ?")
-            params.append(piece.hi)
-        if extra:
-            conds.append(extra.replace("{customer_id}", "NULLIF(customer_id, '')"))
+        keys = ", ".join(f"NULLIF({k}, '') AS {k}" if k in src.nullable else k for k in src.keys)
+        sums = ", ".join(f"{r} AS {g}" for g, _, r in src.sums)
+        for op, bound in ((">=", piece.lo), ("<", piece.hi)):
+            if bound is not None:
+                conds.append(f"day {op} ?")
+                params.append(bound)
+        if customer:
+            conds.append("customer_id = ?")
         where = " AND ".join(conds) or "1"
-        day = "day, " if by_day else ""
-        sql = f"SELECT {day}{_ROLLUP_KEYS}, {_ROLLUP_SUMS} FROM event_days WHERE {where}"
-        return sql, params
-    conds = ["occurred_at >= ?", "occurred_at < ?"]
-    params = [piece.lo or "", piece.hi or ""]
-    if extra:
-        conds.append(extra.replace("{customer_id}", "customer_id"))
-    day = "substr(occurred_at, 1, 10) AS day, " if by_day else ""
-    groups = ", ".join(str(i) for i in range(1, len(KEYS) + 1 + by_day))
-    sql = (
-        f"SELECT {day}{_RAW_KEYS}, {_RAW_SUMS} FROM events WHERE {' AND '.join(conds)}"
-        f" GROUP BY {groups}"
-    )
+        return f"SELECT {label}{keys}, {sums} FROM {src.rollup} WHERE {where}", params
+    keys = ", ".join(f"{src.raw_keys.get(k, k)} AS {k}" for k in src.keys)
+    sums = ", ".join(f"{a} AS {g}" for g, a, _ in src.sums)
+    conds = [f"{src.time} >= ?", f"{src.time} < ?"]
+    params += [piece.lo, piece.hi]
+    if customer:
+        conds.append("customer_id = ?")
+    first = 1 if slot is None else 2
+    by = ", ".join(str(i) for i in range(first, first + len(src.keys)))
+    sql = f"SELECT {label}{keys}, {sums} FROM {src.raw} WHERE {' AND '.join(conds)} GROUP BY {by}"
     return sql, params
 
 
 @contextmanager
 def groups(
     conn: sqlite3.Connection,
-    period: Period,
+    period: Period | None = None,
     *,
-    by_day: bool = False,
+    source: Source = EVENTS,
+    slots: Sequence[tuple[str, Period]] | None = None,
     customer_id: str | None = None,
     table: str = "temp.dexcost_groups",
 ) -> Iterator[str]:
-    """Group the events of ``period`` into the temporary ``table``; yield its name.
+    """Group the rows of ``period`` (or of each labelled period of ``slots``) into the
+    temporary ``table``; yield its name, drop it on exit.
 
-    Columns: (``day``, when ``by_day``: the UTC day) the :data:`KEYS`, then ``n``,
-    ``spend_hi``/``spend_lo`` (a money pair, see :func:`~._sql.money`), ``tin``,
-    ``tout``, ``tcached``, ``tcw`` (token sums). ``customer_id`` keeps one customer.
-    The table is dropped on exit.
+    Columns: ``slot`` (the label, with ``slots``), the source's keys (None for a missing
+    value), then its sums: for events ``n``, ``spend_hi``/``spend_lo`` (a money pair,
+    see :func:`~._sql.money`), ``tin``, ``tout``, ``tcached``, ``tcw``; for tasks ``n``,
+    ``cost_*``, ``retry_*``, ``retried`` (runs with a retry), ``retries``.
+    ``customer_id`` keeps one customer's rows.
     """
     conn.execute("PRAGMA temp_store = MEMORY")
-    extra, extra_params = "", []
-    if customer_id is not None:
-        extra, extra_params = "{customer_id} = ?", [customer_id]
+    labelled = [(None, period or Period.all_time())] if slots is None else list(slots)
     parts, params = [], []
-    for piece in pieces(period):
-        sql, args = _piece_sql(piece, by_day, extra)
-        parts.append(sql)
-        params += args + extra_params
-    cols = (["day"] if by_day else []) + list(KEYS)
+    for label, span in labelled:
+        for piece in pieces(span):
+            sql, args = _select(source, piece, label, customer_id is not None)
+            parts.append(sql)
+            params += args + ([customer_id] if customer_id is not None else [])
+    cols = (["slot"] if slots is not None else []) + list(source.keys)
     names = ", ".join(cols)
-    inner = " UNION ALL ".join(parts)
-    sums = ", ".join(f"SUM({s}) AS {s}" for s in _SUMS)
+    sums = ", ".join(f"SUM({g}) AS {g}" for g, _, _ in source.sums)
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(
-        f"CREATE TABLE {table} AS SELECT {names}, {sums} FROM ({inner}) GROUP BY {names}",
+        f"CREATE TABLE {table} AS SELECT {names}, {sums}"
+        f" FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}",
         params,
     )
     try:
-        _add_big(conn, table, period, by_day, customer_id)
+        _add_big(conn, table, source, labelled, slots is not None, cols, customer_id)
         yield table
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _add_big(
-    conn: sqlite3.Connection, table: str, period: Period, by_day: bool, customer_id: str | None
+    conn: sqlite3.Connection,
+    table: str,
+    src: Source,
+    labelled: list[tuple[str | None, Period]],
+    has_slot: bool,
+    cols: list[str],
+    customer_id: str | None,
 ) -> None:
     """Add amounts too large for int64 picodollars (rare) from their exact text."""
     (row,) = query(conn, f"SELECT COALESCE(SUM(big), 0) AS big FROM {table}")
     if not row["big"]:
         return
-    where, params = period.clause("occurred_at")
-    if customer_id is not None:
-        where += " AND customer_id = ?"
-        params.append(customer_id)
-    day = "substr(occurred_at, 1, 10), " if by_day else ""
-    cols = (["day"] if by_day else []) + list(KEYS)
-    for event in query(
-        conn,
-        f"SELECT {day}{_RAW_KEYS}, cost_usd FROM events WHERE cost_pico IS NULL AND {where}",
-        params,
-    ):
-        parts = split_amount(event["cost_usd"])
-        if parts is not None:
-            values = tuple(event)[: len(cols)]
+    keys = ", ".join(f"{src.raw_keys.get(k, k)} AS {k}" for k in src.keys)
+    texts = ", ".join(f"{c}_pico AS {c}_pico, {c}_usd AS {c}_usd" for _, c in src.money)
+    nulls = " OR ".join(f"{c}_pico IS NULL" for _, c in src.money)
+    for label, span in labelled:
+        where, params = span.clause(src.time)
+        if customer_id is not None:
+            where += " AND customer_id = ?"
+            params.append(customer_id)
+        for raw in query(
+            conn, f"SELECT {keys}, {texts} FROM {src.raw} WHERE ({nulls}) AND {where}", params
+        ):
+            names, values = list(cols), ([label] if has_slot else []) + list(raw)[: len(src.keys)]
+            for name, column in src.money:
+                parts = split_amount(raw[f"{column}_usd"])
+                if raw[f"{column}_pico"] is None and parts is not None:
+                    names += [f"{name}_hi", f"{name}_lo"]
+                    values += list(parts)
             conn.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}, n, spend_hi, spend_lo)"
-                f" VALUES ({', '.join('?' * len(cols))}, 0, ?, ?)",
-                (*values, *parts),
+                f"INSERT INTO {table} ({', '.join(names)}, n)"
+                f" VALUES ({', '.join('?' * len(values))}, 0)",
+                values,
             )
 
 
@@ -190,9 +242,15 @@ def _add_big(
 SPEND = "SUM(spend_hi) AS spend_hi, SUM(spend_lo) AS spend_lo"
 
 
-def spend_where(condition: str, name: str) -> str:
-    """Select-list fragment summing the spend of the group rows matching ``condition``."""
+def sum_of(name: str, alias: str | None = None) -> str:
+    """Select-list fragment re-summing the money pair ``name`` of a groups table."""
+    alias = alias or name
+    return f"SUM({name}_hi) AS {alias}_hi, SUM({name}_lo) AS {alias}_lo"
+
+
+def spend_where(condition: str, name: str, money: str = "spend") -> str:
+    """Select-list fragment summing the money pair ``money`` of rows matching ``condition``."""
     return (
-        f"SUM(CASE WHEN {condition} THEN spend_hi END) AS {name}_hi,"
-        f" SUM(CASE WHEN {condition} THEN spend_lo END) AS {name}_lo"
+        f"SUM(CASE WHEN {condition} THEN {money}_hi END) AS {name}_hi,"
+        f" SUM(CASE WHEN {condition} THEN {money}_lo END) AS {name}_lo"
     )

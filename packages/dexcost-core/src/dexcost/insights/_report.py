@@ -11,11 +11,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from ._facts import groups
+from ._facts import TASKS, groups, sum_of
 from ._period import Period
-from ._sql import average, money, money_sum, percent, query, split_amount
+from ._sql import average, money, percent, query
 from ._unknown import UnknownCostSummary, unknown_summary
 
 
@@ -92,11 +91,14 @@ def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> Spen
     averages are rounded to the picodollar and percentages to 0.01.
     """
     period = period or Period.all_time()
-    with groups(conn, period) as table:
-        return _report(conn, period, table)
+    with (
+        groups(conn, period) as g,
+        groups(conn, period, source=TASKS, table="temp.dexcost_task_groups") as tg,
+    ):
+        return _report(conn, period, g, tg)
 
 
-def _report(conn: sqlite3.Connection, period: Period, g: str) -> SpendReport:
+def _report(conn: sqlite3.Connection, period: Period, g: str, tg: str) -> SpendReport:
     # The groups already hold sums: re-summing their _hi/_lo parts stays exact.
     spend = "SUM(spend_hi) AS spend_hi, SUM(spend_lo) AS spend_lo"
     retry = (
@@ -111,21 +113,17 @@ def _report(conn: sqlite3.Connection, period: Period, g: str) -> SpendReport:
     total = money(totals, "spend")
     retry_total = money(totals, "retry")
 
-    where, params = period.clause("started_at")
     (roots,) = query(
         conn,
-        "SELECT count(*) AS n, COALESCE(SUM(status = 'failed'), 0) AS failed FROM tasks"
-        f" WHERE parent_task_id IS NULL AND {where}",
-        params,
+        "SELECT COALESCE(SUM(n), 0) AS n,"
+        f" COALESCE(SUM(CASE WHEN status = 'failed' THEN n END), 0) AS failed FROM {tg}"
+        " WHERE is_root",
     )
 
     customer_tasks: dict[str | None, int] = {
         row["customer_id"]: row["n"]
         for row in query(
-            conn,
-            "SELECT customer_id, count(*) AS n FROM tasks"
-            f" WHERE parent_task_id IS NULL AND {where} GROUP BY customer_id",
-            params,
+            conn, f"SELECT customer_id, SUM(n) AS n FROM {tg} WHERE is_root GROUP BY customer_id"
         )
     }
     customers = []
@@ -151,29 +149,15 @@ def _report(conn: sqlite3.Connection, period: Period, g: str) -> SpendReport:
         for name, count in customer_tasks.items()
     )
 
-    runs: dict[str | None, dict[str, Any]] = {
-        row["task_type"]: dict(row)
+    runs: dict[str | None, sqlite3.Row] = {
+        row["task_type"]: row
         for row in query(
             conn,
-            f"SELECT task_type, count(*) AS runs, SUM(status = 'failed') AS failed,"
-            f" {money_sum('total_cost_pico', 'cost')} FROM tasks WHERE {where}"
-            " GROUP BY task_type",
-            params,
+            "SELECT task_type, SUM(n) AS runs,"
+            " COALESCE(SUM(CASE WHEN status = 'failed' THEN n END), 0) AS failed,"
+            f" {sum_of('cost')} FROM {tg} GROUP BY task_type",
         )
     }
-    if any(run["cost_big"] for run in runs.values()):
-        # Task totals too large for int64 picodollars: add them from their exact text.
-        for task in query(
-            conn,
-            "SELECT task_type, total_cost_usd FROM tasks"
-            f" WHERE total_cost_pico IS NULL AND {where}",
-            params,
-        ):
-            parts = split_amount(task["total_cost_usd"])
-            if parts is not None:
-                group = runs[task["task_type"]]  # the group that counted it
-                group["cost_hi"] = (group["cost_hi"] or 0) + parts[0]
-                group["cost_lo"] = (group["cost_lo"] or 0) + parts[1]
     types = []
     seen = set()
     for row in query(
@@ -211,7 +195,7 @@ def _report(conn: sqlite3.Connection, period: Period, g: str) -> SpendReport:
 
 
 def _task_type(
-    name: str | None, events: sqlite3.Row | None, runs: dict[str, Any] | None
+    name: str | None, events: sqlite3.Row | None, runs: sqlite3.Row | None
 ) -> TaskTypeSpend:
     run_count = runs["runs"] if runs is not None else 0
     return TaskTypeSpend(

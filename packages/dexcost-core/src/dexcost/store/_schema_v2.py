@@ -55,6 +55,35 @@ def _apply(row: str, sign: str) -> str:
     )
 
 
+#: The attribution columns of ``task_days`` (its key, after ``day``).
+TASK_ROLLUP_KEYS: tuple[str, ...] = ("customer_id", "task_type", "is_root", "status")
+
+
+def _task_apply(row: str, sign: str) -> str:
+    """An upsert adding or removing one task (``NEW``/``OLD``) from ``task_days``."""
+    keys = ", ".join(("day", *TASK_ROLLUP_KEYS))
+    sums = ("n", "cost_hi", "cost_lo", "big", "retry_hi", "retry_lo", "retried", "retries")
+    return (
+        f"INSERT INTO task_days ({keys}, {', '.join(sums)})"
+        f" VALUES (substr({row}.started_at, 1, 10), COALESCE({row}.customer_id, ''),"
+        f" {row}.task_type, {row}.parent_task_id IS NULL, {row}.status, {sign}1,"
+        f" {sign}COALESCE({row}.total_cost_pico / 1000000, 0),"
+        f" {sign}COALESCE({row}.total_cost_pico % 1000000, 0),"
+        f" {sign}({row}.total_cost_pico IS NULL OR {row}.retry_cost_pico IS NULL),"
+        f" {sign}COALESCE({row}.retry_cost_pico / 1000000, 0),"
+        f" {sign}COALESCE({row}.retry_cost_pico % 1000000, 0),"
+        f" {sign}({row}.retry_count > 0), {sign}{row}.retry_count)"
+        f" ON CONFLICT ({keys}) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
+        + ";"
+    )
+
+
+_TASK_WATCHED = (
+    "started_at, customer_id, task_type, parent_task_id, status, total_cost_pico,"
+    " retry_cost_pico, retry_count"
+)
+
 # The columns whose change moves an event in the roll-up (synced_at is not one).
 _WATCHED = (
     "occurred_at, customer_id, task_type, event_type, provider, model, service_name,"
@@ -100,6 +129,41 @@ V2: list[str] = [
     f"CREATE TRIGGER event_days_update AFTER UPDATE OF {_WATCHED} ON events"
     f" BEGIN {_apply('OLD', '-')} {_apply('NEW', '+')} END",
     f"CREATE TRIGGER event_days_delete AFTER DELETE ON events BEGIN {_apply('OLD', '-')} END",
+    f"""
+    CREATE TABLE task_days (
+        day         TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        task_type   TEXT NOT NULL,
+        is_root     INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        n           INTEGER NOT NULL,
+        cost_hi     INTEGER NOT NULL,
+        cost_lo     INTEGER NOT NULL,
+        big         INTEGER NOT NULL,
+        retry_hi    INTEGER NOT NULL,
+        retry_lo    INTEGER NOT NULL,
+        retried     INTEGER NOT NULL,
+        retries     INTEGER NOT NULL,
+        PRIMARY KEY (day, {", ".join(TASK_ROLLUP_KEYS)})
+    ) WITHOUT ROWID
+    """,
+    """
+    INSERT INTO task_days
+    SELECT substr(started_at, 1, 10), COALESCE(customer_id, ''), task_type,
+           parent_task_id IS NULL, status, count(*),
+           COALESCE(SUM(total_cost_pico / 1000000), 0), COALESCE(SUM(total_cost_pico % 1000000), 0),
+           SUM(total_cost_pico IS NULL OR retry_cost_pico IS NULL),
+           COALESCE(SUM(retry_cost_pico / 1000000), 0), COALESCE(SUM(retry_cost_pico % 1000000), 0),
+           SUM(retry_count > 0), SUM(retry_count)
+    FROM tasks GROUP BY 1, 2, 3, 4, 5
+    """,
+    f"CREATE TRIGGER task_days_insert AFTER INSERT ON tasks BEGIN {_task_apply('NEW', '+')} END",
+    f"CREATE TRIGGER task_days_update AFTER UPDATE OF {_TASK_WATCHED} ON tasks"
+    f" BEGIN {_task_apply('OLD', '-')} {_task_apply('NEW', '+')} END",
+    f"CREATE TRIGGER task_days_delete AFTER DELETE ON tasks BEGIN {_task_apply('OLD', '-')} END",
+    # Percentiles of the cost per run walk this index in cost order; failures are few.
+    "CREATE INDEX tasks_type_cost ON tasks (task_type, total_cost_pico, started_at)",
+    "CREATE INDEX tasks_failed ON tasks (started_at) WHERE status = 'failed'",
     """
     CREATE TABLE revenue (
         customer_id   TEXT NOT NULL,
