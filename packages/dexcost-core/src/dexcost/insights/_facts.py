@@ -89,43 +89,44 @@ class _Piece:
     rollup: bool
     lo: str | None
     hi: str | None
+    sign: int = 1
 
 
 def pieces(period: Period) -> list[_Piece]:
-    """Split ``period`` into whole UTC days (roll-up) and partial days (raw rows)."""
+    """Cover ``period`` with whole UTC days (roll-up) and signed partial days (raw rows).
+
+    Each bound moves to its nearest UTC midnight: the hours between are added from, or
+    taken away with, the raw rows, whichever reads fewer raw hours than reading the
+    whole period raw. So a day in UTC+1 is one roll-up day and two raw hours.
+    """
     start, end = period.start, period.end
-    first = None if start is None else _ceil_day(start)
-    last = None if end is None else _floor_day(end)
-    if (
-        start is not None
-        and end is not None
-        and first is not None
-        and last is not None
-        and (first >= last)
-    ):
-        return [_Piece(False, format_ts(start), format_ts(end))]
+    lo = None if start is None else _nearest_day(start)
+    hi = None if end is None else _nearest_day(end)
+    if start is not None and end is not None:
+        assert lo is not None and hi is not None
+        edges = abs(lo - start) + abs(hi - end)
+        if lo >= hi or edges >= end - start:
+            return [_Piece(False, format_ts(start), format_ts(end))]
     out = [
         _Piece(
             True,
-            None if first is None else first.strftime("%Y-%m-%d"),
-            None if last is None else last.strftime("%Y-%m-%d"),
+            None if lo is None else lo.strftime("%Y-%m-%d"),
+            None if hi is None else hi.strftime("%Y-%m-%d"),
         )
     ]
-    if start is not None and first is not None and first != start:
-        out.append(_Piece(False, format_ts(start), format_ts(first)))
-    if end is not None and last is not None and last != end:
-        out.append(_Piece(False, format_ts(last), format_ts(end)))
+    if start is not None and lo is not None and lo != start:
+        a, b = sorted((lo, start))
+        out.append(_Piece(False, format_ts(a), format_ts(b), 1 if start < lo else -1))
+    if end is not None and hi is not None and hi != end:
+        a, b = sorted((hi, end))
+        out.append(_Piece(False, format_ts(a), format_ts(b), 1 if hi < end else -1))
     return out
 
 
-def _floor_day(value: datetime) -> datetime:
+def _nearest_day(value: datetime) -> datetime:
     value = value.astimezone(UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
-
-
-def _ceil_day(value: datetime) -> datetime:
-    floor = _floor_day(value)
-    return floor if floor == value else floor + timedelta(days=1)
+    floor = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return floor if value - floor <= timedelta(hours=12) else floor + timedelta(days=1)
 
 
 def _select(
@@ -147,7 +148,8 @@ def _select(
         where = " AND ".join(conds) or "1"
         return f"SELECT {label}{keys}, {sums} FROM {src.rollup} WHERE {where}", params
     keys = ", ".join(f"{src.raw_keys.get(k, k)} AS {k}" for k in src.keys)
-    sums = ", ".join(f"{a} AS {g}" for g, a, _ in src.sums)
+    minus = "" if piece.sign > 0 else "-"
+    sums = ", ".join(f"{minus}{a} AS {g}" for g, a, _ in src.sums)
     conds = [f"{src.time} >= ?", f"{src.time} < ?"]
     params += [piece.lo, piece.hi]
     if customer:
@@ -191,7 +193,7 @@ def groups(
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(
         f"CREATE TABLE {table} AS SELECT {names}, {sums}"
-        f" FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}",
+        f" FROM ({' UNION ALL '.join(parts)}) GROUP BY {names} HAVING SUM(n) != 0",
         params,
     )
     try:
