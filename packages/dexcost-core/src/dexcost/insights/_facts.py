@@ -102,8 +102,7 @@ def pieces(period: Period) -> list[_Piece]:
     start, end = period.start, period.end
     lo = None if start is None else _nearest_day(start)
     hi = None if end is None else _nearest_day(end)
-    if start is not None and end is not None:
-        assert lo is not None and hi is not None
+    if start is not None and end is not None and lo is not None and hi is not None:
         edges = abs(lo - start) + abs(hi - end)
         if lo >= hi or edges >= end - start:
             return [_Piece(False, format_ts(start), format_ts(end))]

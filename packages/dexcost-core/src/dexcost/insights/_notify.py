@@ -121,7 +121,7 @@ def post_json(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> No
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         raise NotifyError(f"the webhook answered HTTP {exc.code}: {exc.reason}") from None
