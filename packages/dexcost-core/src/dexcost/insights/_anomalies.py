@@ -114,8 +114,12 @@ def find_anomalies(
         period.tz,
     )
     slots = [(d.isoformat(), p) for d, p in history.days(now)]
-    customer, ctypes, type_cost, type_runs = (defaultdict(_empty) for _ in range(4))
-    retry, spend = defaultdict(_empty), defaultdict(lambda: Decimal(0))
+    customer: dict[str, _Day] = defaultdict(_empty)
+    ctypes: dict[str, _Day] = defaultdict(_empty)
+    type_cost: dict[str, _Day] = defaultdict(_empty)
+    type_runs: dict[str, _Day] = defaultdict(_empty)
+    retry: dict[str, _Day] = defaultdict(_empty)
+    spend: dict[str, Decimal] = defaultdict(Decimal)
     with groups(conn, source=TASKS, slots=slots, table="temp.dexcost_anomaly_days") as tg:
         for r in query(
             conn,
@@ -181,6 +185,10 @@ def _median(values: list[Decimal]) -> Decimal:
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+#: A flagged day: (index, day, value, baseline, score, excess).
+_Flag = tuple[int, str, Decimal, Decimal, Decimal, Decimal]
+
+
 @dataclass
 class _Ctx:
     labels: list[str]
@@ -231,7 +239,7 @@ class _Ctx:
                 flagged.append((i, day, value, med, score, excess))
         return [self._merge(kind, subject, run, note) for run in _consecutive(flagged)]
 
-    def _merge(self, kind: str, subject: str | None, run: list[tuple], note: object) -> Anomaly:
+    def _merge(self, kind: str, subject: str | None, run: list[_Flag], note: object) -> Anomaly:
         i_last, first, last = run[-1][0], run[0][1], run[-1][1]
         before = _pico(run[0][3])
         after = _pico(sum((r[2] for r in run), Decimal(0)) / len(run))
@@ -267,8 +275,8 @@ class _Ctx:
         )
 
 
-def _consecutive(flagged: list[tuple]) -> list[list[tuple]]:
-    runs: list[list[tuple]] = []
+def _consecutive(flagged: list[_Flag]) -> list[list[_Flag]]:
+    runs: list[list[_Flag]] = []
     for item in flagged:
         if runs and item[0] == runs[-1][-1][0] + 1:
             runs[-1].append(item)
@@ -315,9 +323,14 @@ def _top_note(series: dict[str, _Day], keep: object, part: int | None, what: str
 
 
 def _describe(
-    kind: str, subject: str | None, before: Decimal, after: Decimal, ratio: Decimal | None,
-    first: str, last: str,
-) -> tuple[str, str, str]:  # fmt: skip
+    kind: str,
+    subject: str | None,
+    before: Decimal,
+    after: Decimal,
+    ratio: Decimal | None,
+    first: str,
+    last: str,
+) -> tuple[str, str, str]:
     when = first if first == last else f"{first} to {last}"
     times = f"{ratio}x" if ratio is not None else "up from nothing"
     b, a = f"${tidy(before):,.2f}", f"${tidy(after):,.2f}"

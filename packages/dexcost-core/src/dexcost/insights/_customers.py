@@ -141,9 +141,11 @@ def _rank(
     def spend(name: str | None) -> Decimal:
         return money(raw[name], "spend") if name in raw else zero
 
-    order = sorted((n for n in names if n is not None), key=lambda n: (-spend(n), n))
+    order: list[str | None] = sorted(
+        (n for n in names if n is not None), key=lambda n: (-spend(n), n)
+    )
     if None in names:
-        order.append(None)  # type: ignore[arg-type]
+        order.append(None)
     out, running = [], zero
     for rank, name in enumerate(order, start=1):
         row = raw.get(name)
@@ -233,10 +235,28 @@ def customer_detail(
     report = customer_report(conn, period)
     match = [c for c in report.customers if c.customer_id == customer_id]
     zero = Decimal(0)
-    customer = match[0] if match else CustomerCost(
-        customer_id, None, zero, zero, zero, zero, None, 0, 0, None, None, None,
-        None, None, None, None,
-    )  # fmt: skip
+    customer = (
+        match[0]
+        if match
+        else CustomerCost(
+            customer_id,
+            None,
+            zero,
+            zero,
+            zero,
+            zero,
+            None,
+            0,
+            0,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+    )
     with groups(conn, period, customer_id=customer_id) as g:
         types = {
             r["task_type"]: r

@@ -179,7 +179,9 @@ def groups(
     ``customer_id`` keeps one customer's rows.
     """
     conn.execute("PRAGMA temp_store = MEMORY")
-    labelled = [(None, period or Period.all_time())] if slots is None else list(slots)
+    labelled: list[tuple[str | None, Period]] = (
+        [(None, period or Period.all_time())] if slots is None else list(slots)
+    )
     parts, params = [], []
     for label, span in labelled:
         for piece in pieces(span):

@@ -80,8 +80,9 @@ class Page:
             % (font, size, grey, x, y, _escape(_encode(text)))
         )
 
-    def line(self, x1: float, y1: float, x2: float, y2: float, *, width: float = 0.5,
-             grey: float = 0.0) -> None:  # fmt: skip
+    def line(
+        self, x1: float, y1: float, x2: float, y2: float, *, width: float = 0.5, grey: float = 0.0
+    ) -> None:
         """A straight line."""
         self.ops.append(b"%.3f G %.2f w %.2f %.2f m %.2f %.2f l S" % (grey, width, x1, y1, x2, y2))
 

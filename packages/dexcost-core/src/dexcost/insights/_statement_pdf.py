@@ -170,8 +170,11 @@ def statement_pdf(statement: Statement) -> bytes:
 
     w.title("Credits and adjustments")
     if statement.adjustments:
-        adj_cols = [("DESCRIPTION", _LEFT, "left"), ("CUSTOMER", _LEFT + 300, "left"),
-                    ("AMOUNT", _RIGHT, "right")]  # fmt: skip
+        adj_cols = [
+            ("DESCRIPTION", _LEFT, "left"),
+            ("CUSTOMER", _LEFT + 300, "left"),
+            ("AMOUNT", _RIGHT, "right"),
+        ]
         adj_rows = [
             [_fit(a.description, 290), a.customer_id or "", cents(a.amount_usd)]
             for a in statement.adjustments
@@ -186,13 +189,18 @@ def statement_pdf(statement: Statement) -> bytes:
 
     if statement.by_task_type:
         w.title("Tasks by type")
-        type_cols = [("TASK TYPE", _LEFT, "left"), ("RUNS", _LEFT + 300, "right"),
-                     ("SPEND", _RIGHT, "right")]  # fmt: skip
+        type_cols = [
+            ("TASK TYPE", _LEFT, "left"),
+            ("RUNS", _LEFT + 300, "right"),
+            ("SPEND", _RIGHT, "right"),
+        ]
         w.table(
             type_cols,
-            [[_fit(t.task_type or "(none)", 280), f"{t.runs:,}", cents(t.amount_usd)]
-             for t in statement.by_task_type],
-        )  # fmt: skip
+            [
+                [_fit(t.task_type or "(none)", 280), f"{t.runs:,}", cents(t.amount_usd)]
+                for t in statement.by_task_type
+            ],
+        )
         w.gap()
 
     w.need(_ROW * 3)
@@ -214,7 +222,12 @@ def statement_pdf(statement: Statement) -> bytes:
         w.page.text(_LEFT, w.y, _fit(note, _RIGHT - _LEFT, 8), size=8, grey=0.2)
         w.y -= _ROW
     for number, p in enumerate(w.pages, start=1):
-        p.text(_LEFT, 35, "Amounts are rounded to the cent; the CSV statement has exact amounts.",
-               size=7, grey=0.45)  # fmt: skip
+        p.text(
+            _LEFT,
+            35,
+            "Amounts are rounded to the cent; the CSV statement has exact amounts.",
+            size=7,
+            grey=0.45,
+        )
         p.text(_RIGHT, 35, f"Page {number} of {len(w.pages)}", size=7, grey=0.45, align="right")
     return render(w.pages, title=heading)

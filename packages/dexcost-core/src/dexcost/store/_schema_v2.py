@@ -206,6 +206,7 @@ V2: list[str] = [
         provider      TEXT NOT NULL,
         format        TEXT NOT NULL,
         day           TEXT NOT NULL,
+        end_day       TEXT NOT NULL,
         model         TEXT,
         model_key     TEXT NOT NULL,
         component     TEXT,
@@ -217,6 +218,7 @@ V2: list[str] = [
         output_tokens INTEGER,
         cached_tokens INTEGER,
         requests      INTEGER,
+        occurrence    INTEGER NOT NULL DEFAULT 0,
         imported_at   TEXT NOT NULL
     )
     """,
