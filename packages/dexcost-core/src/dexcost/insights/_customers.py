@@ -12,6 +12,7 @@ from ._facts import SPEND, TASKS, groups, spend_where, sum_of
 from ._period import Period
 from ._revenue import RevenueView, revenue_for
 from ._sql import average, money, percent, query, tidy
+from ._statements import service_label
 from ._tasks import list_tasks
 from ._unknown import UnknownCostSummary, unknown_summary
 
@@ -294,7 +295,9 @@ def customer_detail(
         for name in set(types) | set(runs)
     ]
     by_service = [
-        ServiceCost(r["name"], "llm" if r["llm"] else "service", money(r, "spend"), r["n"])
+        ServiceCost(
+            service_label(r["name"]), "llm" if r["llm"] else "service", money(r, "spend"), r["n"]
+        )
         for r in services
     ]
     return CustomerDetail(
