@@ -47,6 +47,12 @@ RULES = {
 MIN_HISTORY = 7
 #: Runs a task type needs on a day for its cost per run to count.
 MIN_RUNS = 3
+#: Below this many tasks on a usual day, a customer's jump must be SMALL_SHARE of a
+#: usual day's spend: with a handful of tasks, doubling happens by chance.
+MIN_CUSTOMER_RUNS = 5
+SMALL_SHARE = Decimal("0.1")
+#: The relative spread of a day of n tasks is at least this / sqrt(n).
+POISSON_SPREAD = Decimal("1.5")
 
 
 @dataclass(frozen=True)
@@ -146,8 +152,7 @@ def find_anomalies(
     usual = _median([spend.get(d, Decimal(0)) for d in labels]) if labels else Decimal(0)
     ctx = _Ctx(labels, {d.isoformat() for d in days}, window, spend, usual)
     found: list[Anomaly] = []
-    for name, series in customer.items():
-        found += ctx.scan("customer_spike", name, series.cost, None, _customer_note(name, ctypes))
+    dearer: dict[tuple[str, str], Decimal] = {}  # (task type, day) → cost per run above usual
     for name, series in type_cost.items():
         per_run = {
             d: tidy(series.cost[d] / type_runs[name].runs[d])
@@ -155,7 +160,24 @@ def find_anomalies(
             if type_runs[name].runs.get(d, 0) >= MIN_RUNS
         }
         note = _top_note(ctypes, lambda key, n=name: key.split("\t")[1] == n, 0, "runs")
-        found += ctx.scan("task_type_cost", name, per_run, type_runs[name].runs, note)
+        flagged = ctx.scan("task_type_cost", name, per_run, type_runs[name].runs, note)
+        for a in flagged:
+            for d in per_run:
+                if a.first_day.isoformat() <= d <= a.last_day.isoformat():
+                    dearer[(name, d)] = per_run[d] - a.before_usd
+        found += flagged
+    for name, series in customer.items():
+        # A customer's rise that a dearer task type explains is reported once, there.
+        cost = dict(series.cost)
+        for key, mix in ctypes.items():
+            who, task_type = key.split("\t", 1)
+            if who != name:
+                continue
+            for d, runs in mix.runs.items():
+                if (task_type, d) in dearer:
+                    cost[d] -= dearer[(task_type, d)] * runs
+        note = _customer_note(name, ctypes)
+        found += ctx.scan("customer_spike", name, cost, series.runs, note, shown=series.cost)
     everyone = {k: v for k, v in retry.items() if k != "all"}
     note = _top_note(everyone, lambda key: True, None, "retry cost")
     # Retries are judged by their share of the day's spend: a busier day has more
@@ -205,6 +227,7 @@ class _Ctx:
         runs: dict[str, int] | None,
         note: object,
         dollars: dict[str, Decimal] | None = None,
+        shown: dict[str, Decimal] | None = None,
     ) -> list[Anomaly]:
         """Flag the days of ``series``; merge consecutive ones into anomalies."""
         rule, flagged = RULES[kind], []
@@ -232,7 +255,18 @@ class _Ctx:
             if dollars is not None:  # a rate: its excess in dollars on that day's spend
                 excess *= self.spend.get(day, Decimal(0))
             score = (value - med) / spread
+            if kind == "customer_spike" and runs is not None:
+                usual_runs = _median([Decimal(runs.get(d, 0)) for d in past])
+                # A day of n tasks varies by about 1/sqrt(n) from their number alone,
+                # more with a mix of cheap and dear tasks: never expect less spread.
+                counting = POISSON_SPREAD / max(usual_runs, Decimal(1)).sqrt()
+                spread = max(spread, counting * med)
+                score = (value - med) / spread
+                if usual_runs < MIN_CUSTOMER_RUNS:  # a few tasks a day: chance dominates
+                    floor = max(floor, SMALL_SHARE * self.usual)
             if value >= rule.min_ratio * med and score >= rule.min_score and excess >= floor:
+                if shown is not None:
+                    value = shown.get(day, Decimal(0))
                 if dollars is not None:
                     value = dollars.get(day, Decimal(0))
                     med = _median([dollars.get(d, Decimal(0)) for d in past])
