@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -50,8 +50,11 @@ def test_the_planted_anomalies_are_found(planted: tuple[Path, Any]) -> None:
     assert len(report.anomalies) == len(work.planted)
     for a in report.anomalies:
         assert a.after_usd > 2 * a.before_usd
-        assert a.excess_usd > 0 and a.share_of_monthly_pct is not None
-        assert a.affected and a.summary and a.advice
+        assert a.excess_usd > 0
+        assert a.share_of_monthly_pct is not None
+        assert a.affected
+        assert a.summary
+        assert a.advice
         assert a.detected_at is None  # never notified
 
 
@@ -61,17 +64,15 @@ def test_what_changed_is_measured(planted: tuple[Path, Any]) -> None:
         report = find_anomalies(conn, Period.last(30, now=NOW), now=NOW)
     spike = next(a for a in report.anomalies if a.kind == "customer_spike")
     day = spike.first_day
-    mine = [
-        t
-        for t in work.tasks
-        if t.customer_id == spike.subject and t.parent_task_id is None
-    ]
+    mine = [t for t in work.tasks if t.customer_id == spike.subject and t.parent_task_id is None]
     on_day = sum((t.total_cost_usd for t in mine if t.started_at.date() == day), Decimal(0))
     assert spike.after_usd == on_day
-    assert spike.ratio is not None and spike.ratio > 3
+    assert spike.ratio is not None
+    assert spike.ratio > 3
     assert spike.affected[0].split(":")[0] in {t.task_type for t in mine}
     dearer = next(a for a in report.anomalies if a.kind == "task_type_cost")
-    assert dearer.ratio is not None and Decimal(3) < dearer.ratio < Decimal(5)
+    assert dearer.ratio is not None
+    assert Decimal(3) < dearer.ratio < Decimal(5)
     assert dearer.last_day == NOW.date()  # it lasts until today
 
 
@@ -97,14 +98,12 @@ def test_a_short_history_is_not_judged(tmp_path: Path) -> None:
 
 
 class Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(
-            {"type": self.headers["Content-Type"], "body": json.loads(body)}
-        )
+        type(self).received.append({"type": self.headers["Content-Type"], "body": json.loads(body)})
         self.send_response(type(self).status)
         self.end_headers()
 
@@ -137,10 +136,14 @@ def test_notifier_sends_each_anomaly_once(
         report = find_anomalies(conn, period, now=NOW)
     with closing(open_write_connection(path)) as w:
         dry = notify_anomalies(w, report, url, dry_run=True)
-        assert dry.dry_run and len(dry.sent) == 3 and handler.received == []
+        assert dry.dry_run
+        assert len(dry.sent) == 3
+        assert handler.received == []
         first = notify_anomalies(w, report, url, now=NOW)
         again = notify_anomalies(w, report, url, now=NOW + timedelta(hours=1))
-    assert len(first.sent) == 3 and again.sent == () and again.already_sent == 3
+    assert len(first.sent) == 3
+    assert again.sent == ()
+    assert again.already_sent == 3
     assert len(handler.received) == 1
     message = handler.received[0]
     assert message["type"] == "application/json"
@@ -148,7 +151,8 @@ def test_notifier_sends_each_anomaly_once(
     assert body["text"].startswith("dexcost: 3 cost anomalies")
     assert body["blocks"][0]["type"] == "header"
     sections = [b["text"]["text"] for b in body["blocks"][1:]]
-    assert len(sections) == 3 and all("What to do" in s for s in sections)
+    assert len(sections) == 3
+    assert all("What to do" in s for s in sections)
     with closing(connect_readonly(path)) as conn:
         seen = find_anomalies(conn, period, now=NOW)
     assert all(a.detected_at == NOW for a in seen.anomalies)

@@ -156,7 +156,8 @@ def test_overview_matches(conn: Any, work: Workload, period: Period) -> None:
         assert result.previous is None
         return
     prev = expected_totals(work, before)
-    assert result.previous is not None and result.change is not None
+    assert result.previous is not None
+    assert result.change is not None
     assert result.previous.total_spend_usd == prev["total"]
     assert same(result.change.spend_pct, pct(want["total"] - prev["total"], prev["total"]))
     assert same(
@@ -168,9 +169,13 @@ def test_overview_matches(conn: Any, work: Workload, period: Period) -> None:
 def test_overview_sees_spend_and_waste(conn: Any, work: Workload) -> None:
     result = overview(conn, Period.last(30, now=NOW), now=NOW)
     c = result.current
-    assert c.total_spend_usd > 0 and c.retry_cost_usd > 0 and c.failure_cost_usd > 0
-    assert c.cost_efficiency_pct is not None and Decimal(80) < c.cost_efficiency_pct < 100
-    assert result.previous is not None and result.previous.total_spend_usd > 0
+    assert c.total_spend_usd > 0
+    assert c.retry_cost_usd > 0
+    assert c.failure_cost_usd > 0
+    assert c.cost_efficiency_pct is not None
+    assert Decimal(80) < c.cost_efficiency_pct < 100
+    assert result.previous is not None
+    assert result.previous.total_spend_usd > 0
 
 
 @pytest.mark.parametrize("period", PERIODS, ids=IDS)
@@ -248,7 +253,9 @@ def test_customer_report_matches(conn: Any, work: Workload, period: Period) -> N
         assert same(c.share_pct, share)
         running += share or 0
         assert c.cumulative_pct == (running if share is not None else None)
-        assert c.revenue_usd is None and c.margin_usd is None and c.unprofitable is None
+        assert c.revenue_usd is None
+        assert c.margin_usd is None
+        assert c.unprofitable is None
     attributed = sum((want[k]["total"] for k in named), Decimal(0))
     assert same(rep.avg_cost_per_customer_usd, avg(attributed, len(named)))
     assert rep.customer_count == len(named)
@@ -263,7 +270,9 @@ def test_customer_report_matches(conn: Any, work: Workload, period: Period) -> N
     assert rep.customers_for_80pct == needed
     if named and want[named[0]]["total"]:
         assert rep.top_customer == named[0]
-    assert not rep.has_revenue and rep.revenue_note and "revenue import" in rep.revenue_note
+    assert not rep.has_revenue
+    assert rep.revenue_note
+    assert "revenue import" in rep.revenue_note
 
 
 def test_customers_are_skewed_like_a_real_business(conn: Any) -> None:
@@ -271,7 +280,8 @@ def test_customers_are_skewed_like_a_real_business(conn: Any) -> None:
     assert rep.customer_count == 12
     assert rep.top_customer == "cust-000"
     assert rep.customers_for_80pct <= rep.customer_count / 2
-    assert rep.top_customer_share_pct is not None and rep.top_customer_share_pct > 20
+    assert rep.top_customer_share_pct is not None
+    assert rep.top_customer_share_pct > 20
 
 
 @pytest.mark.parametrize("period", PERIODS[:3], ids=IDS[:3])
@@ -304,8 +314,10 @@ def test_customer_detail_matches(conn: Any, work: Workload, period: Period) -> N
 
 def test_customer_detail_of_a_stranger_is_empty(conn: Any) -> None:
     d = customer_detail(conn, "nobody", Period.last(7, now=NOW))
-    assert d.customer.total_usd == 0 and d.customer.rank is None
-    assert d.by_task_type == () and d.recent_tasks == ()
+    assert d.customer.total_usd == 0
+    assert d.customer.rank is None
+    assert d.by_task_type == ()
+    assert d.recent_tasks == ()
 
 
 def nearest_rank(values: list[Decimal], p: int) -> Decimal:

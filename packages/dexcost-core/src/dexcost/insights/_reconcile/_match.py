@@ -12,7 +12,7 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from itertools import pairwise
 
 from dexcost.insights._facts import groups
@@ -89,6 +89,8 @@ class _Acc:
     tout: int = 0
     iin: int | None = None
     iout: int | None = None
+    uin: int | None = None  # from usage exports (tokens only), preferred when present
+    uout: int | None = None
 
 
 def reconcile(
@@ -99,7 +101,18 @@ def reconcile(
     threshold_pct: Decimal = Decimal(5),
 ) -> Reconciliation:
     """Reconcile the stored invoice lines of ``provider`` in ``period`` (UTC days; by
-    default every day the stored lines cover) with the events dexcost recorded."""
+    default every day the stored lines cover) with the events dexcost recorded.
+
+    Sums are exact (providers send amounts with up to ~50 digits); percentages are
+    rounded to 0.01.
+    """
+    with localcontext(Context(prec=100, rounding=ROUND_HALF_EVEN)):
+        return _reconcile(conn, provider, period, threshold_pct)
+
+
+def _reconcile(
+    conn: sqlite3.Connection, provider: str, period: Period | None, threshold_pct: Decimal
+) -> Reconciliation:
     provider = "bedrock" if provider == "aws" else provider
     where, params = "provider = ?", [provider]
     if period is not None and period.start is not None:
@@ -120,10 +133,14 @@ def reconcile(
         a.model = a.model or r["model"]
         if r["amount_usd"] is not None:
             a.invoiced = (a.invoiced or Decimal(0)) + Decimal(r["amount_usd"])
-        for name, column in (("iin", "input_tokens"), ("iout", "output_tokens")):
+        pair = ("iin", "iout") if r["amount_usd"] is not None else ("uin", "uout")
+        for name, column in zip(pair, ("input_tokens", "output_tokens"), strict=True):
             if r[column] is not None:
                 setattr(a, name, (getattr(a, name) or 0) + r[column])
-    warnings = _overlaps(ranges)
+    for a in acc.values():
+        if a.uin is not None or a.uout is not None:
+            a.iin, a.iout = a.uin, a.uout
+    warnings = _overlaps(ranges) + _mixed(rows)
     _add_tracked(conn, provider, ranges, acc)
     lines = [_line(provider, key, a, threshold_pct) for key, a in acc.items()]
     lines = _explain(lines, threshold_pct)
@@ -160,6 +177,21 @@ def _overlaps(ranges: list[tuple[str, str]]) -> list[str]:
                 "export of another granularity may have been imported too"
             ]
     return []
+
+
+def _mixed(rows: list[sqlite3.Row]) -> list[str]:
+    formats: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if r["amount_usd"] is not None and r["category"] == "usage":
+            formats[r["day"]].add(r["format"])
+    mixed = sorted(day for day, f in formats.items() if len(f) > 1)
+    if not mixed:
+        return []
+    kinds = ", ".join(sorted(set().union(*(formats[d] for d in mixed))))
+    return [
+        f"{len(mixed)} days ({mixed[0]}...) have costs from more than one kind of export "
+        f"({kinds}): their amounts are added together; import one kind per provider"
+    ]
 
 
 def _add_tracked(
