@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dexcost.insights import (
+    AnomalyReport,
     Period,
     Reconciliation,
     add_adjustment,
@@ -62,39 +63,44 @@ def _dump(out: TextIO, value: object) -> None:
 def run_view(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> int:
     """``dexcost report VIEW``: one of the insight reports."""
     view, period = args.view, args.period
+    result: object
     if view == "overview":
-        result: object = overview(conn, period if args.since_given else None)
-        text = render_overview  # type: ignore[assignment]
+        report = overview(conn, period)
+        result, text = report, render_overview(report)
     elif view == "health":
-        result, text = cost_health(conn, period), render_health
+        health = cost_health(conn, period)
+        result, text = health, render_health(health)
     elif view == "customers":
-        result = customer_report(conn, period)
-        text = lambda x: render_customers(x, args.top)  # noqa: E731
+        customers = customer_report(conn, period)
+        result, text = customers, render_customers(customers, args.top)
     elif view == "customer":
         if not args.target:
             raise CommandError("dexcost report customer needs a customer id: report customer ID")
-        result, text = customer_detail(conn, args.target, period), render_customer
+        detail = customer_detail(conn, args.target, period)
+        result, text = detail, render_customer(detail)
     elif view == "tasks":
-        result = task_type_report(conn, period)
-        text = lambda x: render_task_types(x, args.top)  # noqa: E731
+        types = task_type_report(conn, period)
+        result, text = types, render_task_types(types, args.top)
     else:
-        result = find_anomalies(conn, period, window=args.window)
-        text = render_anomalies
+        found = find_anomalies(conn, period, window=args.window)
         if args.webhook or args.dry_run:
-            return _notify(conn, args, result, out)
+            return _notify(conn, args, found, out)
+        result, text = found, render_anomalies(found)
     if args.json:
         _dump(out, result)
     else:
-        out.write(text(result))  # type: ignore[operator]
+        out.write(text)
     return 0
 
 
-def _notify(conn: sqlite3.Connection, args: argparse.Namespace, report: object, out: TextIO) -> int:
+def _notify(
+    conn: sqlite3.Connection, args: argparse.Namespace, report: AnomalyReport, out: TextIO
+) -> int:
     url = args.webhook or os.environ.get("DEXCOST_WEBHOOK_URL")
     if not url and not args.dry_run:
         raise CommandError("--webhook URL (or DEXCOST_WEBHOOK_URL) is needed to notify")
     with closing(open_write_connection(args.db_path)) as wconn:
-        result = notify_anomalies(wconn, report, url, dry_run=args.dry_run)  # type: ignore[arg-type]
+        result = notify_anomalies(wconn, report, url, dry_run=args.dry_run)
     if args.json:
         _dump(out, result)
         return 0

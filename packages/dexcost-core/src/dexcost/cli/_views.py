@@ -3,6 +3,8 @@ anomalies. Each takes a typed result and returns the text to print."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from dexcost.insights import (
     AnomalyReport,
     CostHealth,
@@ -150,7 +152,7 @@ def render_customers(rep: CustomerReport, top: int | None = 10) -> str:
     parts = [f"dexcost customers: {rep.period.describe()}\n", _pairs(lines)]
     rows = rep.customers[:top]
     if rows:
-        largest = max((c.total_usd for c in rows), default=0)
+        largest = max((c.total_usd for c in rows), default=Decimal(0))
         margin = rep.has_revenue
         table = _cols(
             [r.label(c.customer_id) for c in rows],

@@ -168,16 +168,16 @@ def find_anomalies(
         found += flagged
     for name, series in customer.items():
         # A customer's rise that a dearer task type explains is reported once, there.
-        cost = dict(series.cost)
+        adjusted = dict(series.cost)
         for key, mix in ctypes.items():
             who, task_type = key.split("\t", 1)
             if who != name:
                 continue
             for d, runs in mix.runs.items():
                 if (task_type, d) in dearer:
-                    cost[d] -= dearer[(task_type, d)] * runs
+                    adjusted[d] -= dearer[(task_type, d)] * runs
         note = _customer_note(name, ctypes)
-        found += ctx.scan("customer_spike", name, cost, series.runs, note, shown=series.cost)
+        found += ctx.scan("customer_spike", name, adjusted, series.runs, note, shown=series.cost)
     everyone = {k: v for k, v in retry.items() if k != "all"}
     note = _top_note(everyone, lambda key: True, None, "retry cost")
     # Retries are judged by their share of the day's spend: a busier day has more
