@@ -177,7 +177,9 @@ def run_reconcile(conn: sqlite3.Connection, args: argparse.Namespace, out: TextI
         provider = "bedrock" if args.provider == "aws" else args.provider
         if provider == "generic":
             raise CommandError("name the provider the stored lines are for, not generic")
-    result = reconcile(conn, provider, period, threshold_pct=Decimal(str(args.threshold)))
+    result = reconcile(
+        conn, provider, period, threshold_pct=Decimal(str(args.threshold)).normalize()
+    )
     if args.json:
         _dump(out, result)
     else:
@@ -207,7 +209,7 @@ def render_reconciliation(rec: Reconciliation, top: int | None = 10) -> str:
     models = rec.by_model[:top]
     table = [
         [
-            r.label(m.model),
+            m.model or m.description or "(no model)",
             r.money(m.tracked_usd),
             r.money(m.invoiced_usd),
             r.pct(m.variance_pct)
@@ -225,8 +227,8 @@ def render_reconciliation(rec: Reconciliation, top: int | None = 10) -> str:
     flagged = rec.flagged[:top]
     if flagged:
         lines = [
-            f"  {x.day} {r.label(x.model)}: tracked {r.money(x.tracked_usd)}, invoiced "
-            f"{r.money(x.invoiced_usd)} ({r.pct(x.variance_pct)})\n    likely cause: {x.cause}"
+            f"  {x.day} {x.model or x.description or '(no model)'}: tracked "
+            f"{r.money(x.tracked_usd)}, invoiced {r.money(x.invoiced_usd)} ({r.pct(x.variance_pct)})\n    likely cause: {x.cause}"
             for x in flagged
         ]
         more = f" (first {len(flagged)})" if len(rec.flagged) > len(flagged) else ""

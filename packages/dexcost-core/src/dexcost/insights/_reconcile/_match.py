@@ -34,6 +34,7 @@ class ReconLine:
     end_day: date
     provider: str
     model: str | None
+    description: str | None
     tracked_usd: Decimal
     invoiced_usd: Decimal | None
     variance_usd: Decimal | None
@@ -81,6 +82,7 @@ class Reconciliation:
 @dataclass
 class _Acc:
     model: str | None = None
+    description: str | None = None
     tracked: Decimal = Decimal(0)
     invoiced: Decimal | None = None
     calls: int = 0
@@ -131,6 +133,8 @@ def _reconcile(
             continue
         a = acc[(r["day"], r["end_day"], r["model_key"])]
         a.model = a.model or r["model"]
+        if not r["model_key"] or r["model_key"] == "*":
+            a.description = a.description or r["description"] or r["component"]
         if r["amount_usd"] is not None:
             a.invoiced = (a.invoiced or Decimal(0)) + Decimal(r["amount_usd"])
         pair = ("iin", "iout") if r["amount_usd"] is not None else ("uin", "uout")
@@ -259,6 +263,7 @@ def _line(provider: str, key: tuple[str, str, str], a: _Acc, threshold: Decimal)
         end_day=date.fromisoformat(key[1]),
         provider=provider,
         model=None if key[2] == "*" else a.model,
+        description=a.description,
         tracked_usd=tracked,
         invoiced_usd=invoiced,
         variance_usd=variance,
@@ -363,6 +368,7 @@ def _by_model(provider: str, lines: list[ReconLine], threshold: Decimal) -> list
     span: dict[str | None, tuple[date, date]] = {}
     for x in lines:
         a = acc[x.model]
+        a.description = a.description or x.description
         a.tracked += x.tracked_usd
         if x.invoiced_usd is not None:
             a.invoiced = (a.invoiced or Decimal(0)) + x.invoiced_usd
