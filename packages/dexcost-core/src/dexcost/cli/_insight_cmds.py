@@ -228,7 +228,8 @@ def render_reconciliation(rec: Reconciliation, top: int | None = 10) -> str:
     if flagged:
         lines = [
             f"  {x.day} {x.model or x.description or '(no model)'}: tracked "
-            f"{r.money(x.tracked_usd)}, invoiced {r.money(x.invoiced_usd)} ({r.pct(x.variance_pct)})\n    likely cause: {x.cause}"
+            f"{r.money(x.tracked_usd)}, invoiced {r.money(x.invoiced_usd)}"
+            f" ({r.pct(x.variance_pct)})\n    likely cause: {x.cause}"
             for x in flagged
         ]
         more = f" (first {len(flagged)})" if len(rec.flagged) > len(flagged) else ""
