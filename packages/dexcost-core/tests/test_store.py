@@ -323,3 +323,49 @@ def test_put_event_does_not_touch_disk(store: LocalStore) -> None:
     after = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     conn.close()
     assert (before, after) == (0, 1)
+
+
+def test_puts_racing_with_close_are_all_written(tmp_path: Path) -> None:
+    import threading
+
+    store = LocalStore(tmp_path / "d.db")
+    start = threading.Barrier(5)
+    put: list[Event] = []
+
+    def producer() -> None:
+        start.wait()
+        for _ in range(200):
+            e = make_event()
+            store.put_event(e)
+            put.append(e)
+
+    threads = [threading.Thread(target=producer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    start.wait()
+    closers = [threading.Thread(target=store.close) for _ in range(2)]
+    for t in closers:
+        t.start()
+    for t in threads + closers:
+        t.join(60)
+    assert store.flush(timeout=30)
+    assert set(read_events(store.path)) == {e.event_id for e in put}
+
+
+def test_public_names_are_pinned() -> None:
+    import dexcost.store
+
+    assert dexcost.store.__all__ == [
+        "ENV_BUFFER_PATH",
+        "SCHEMA_VERSION",
+        "LocalStore",
+        "SchemaVersionError",
+        "StoreError",
+        "StoreNotFoundError",
+        "close_all_stores",
+        "connect_readonly",
+        "default_buffer_path",
+        "event_from_row",
+        "get_store",
+        "task_from_row",
+    ]

@@ -124,6 +124,25 @@ def test_exit_without_flush_writes_everything(tmp_path: Path, ending: str, rc: i
     assert counts(path) == {"x": expected(20000)}
 
 
+def test_records_put_after_close_reopen_the_store_until_exit(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    code = """
+    import atexit, threading
+    store = get_store(sys.argv[1])
+    store.close()
+    task = uuid7()
+    for i in range(5000):  # a new writer takes them
+        store.put_event(event("x", i, task))
+    # A record put by an exit handler that runs after dexcost's own: written at once.
+    from dexcost.store._store import close_at_exit
+    atexit.unregister(close_at_exit)
+    atexit.register(lambda: store.put_event(event("late", 0, task)))
+    atexit.register(close_at_exit)
+    """
+    finish(run_python(code, str(path)))
+    assert counts(path) == {"x": expected(5000), "late": expected(1)}
+
+
 def _mp_child(path: str) -> None:
     import uuid as _uuid
     from datetime import datetime, timezone

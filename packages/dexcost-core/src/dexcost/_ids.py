@@ -11,18 +11,24 @@ in which events were recorded.
 from __future__ import annotations
 
 import os
+import random
 import time
 import uuid
 
 _new = object.__new__
 _set = object.__setattr__
 _VERSION_VARIANT = (0x7 << 76) | (0x2 << 62)
-_RAND_MASK = (1 << 62) - 1
 _SEQ_MAX = 0xFFF
 _SAFE = uuid.SafeUUID.unknown
 
 _last_ms = 0
 _seq = 0
+# A private generator seeded from the OS: os.urandom() is a system call that releases
+# the GIL, and on the recording hot path that hands the interpreter to other threads
+# for a whole switch interval. Reseeded in forked children so ids never repeat.
+_rng = random.Random(os.urandom(32))
+_bits = _rng.getrandbits
+os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(32)))
 
 
 def uuid7() -> uuid.UUID:
@@ -31,19 +37,14 @@ def uuid7() -> uuid.UUID:
     ms = time.time_ns() // 1_000_000
     if ms > _last_ms:
         _last_ms = ms
-        _seq = int.from_bytes(os.urandom(1), "big")  # random start, room to count up
+        _seq = _bits(8)  # random start, room to count up
     else:  # same millisecond (or the clock stepped back): keep counting
         _seq += 1
         if _seq > _SEQ_MAX:
             _last_ms += 1
             _seq = 0
         ms = _last_ms
-    value = (
-        ms << 80
-        | _VERSION_VARIANT
-        | _seq << 64
-        | (int.from_bytes(os.urandom(8), "big") & _RAND_MASK)
-    )
+    value = ms << 80 | _VERSION_VARIANT | _seq << 64 | _bits(62)
     # Skip UUID.__init__'s argument parsing: the value is already a valid 128-bit int.
     u = _new(uuid.UUID)
     _set(u, "int", value)

@@ -44,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the store to read (default: $DEXCOST_BUFFER_PATH or the user data directory)",
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument(
         "--tz",
         default=os.environ.get("DEXCOST_TZ", "UTC"),
@@ -67,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tasks = sub.add_parser(
-        "tasks", parents=[common], help="recent tasks with cost and status", description=""
+        "tasks",
+        parents=[common],
+        help="recent tasks with cost and status",
+        description="Recent tasks, newest first, with their cost (sub-tasks included) and status.",
     )
+    tasks.add_argument("--json", action="store_true", help='JSON output: {"tasks": [...]}')
     tasks.add_argument("--customer", help="only this customer_id")
     tasks.add_argument("--type", help="only this task type")
     tasks.add_argument("--status", choices=sorted(TASK_STATUSES), help="only this status")
@@ -84,13 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="spend report, or one view: overview, health, customers, customer ID, tasks, "
         "anomalies",
-        description="Without a view: spend, customers, task types, retries and unpriced calls. "
-        "Views: overview (totals, efficiency, change against the previous period), health "
-        "(retry and failure cost, verdict), customers (Pareto, margins), customer ID (one "
-        "customer), tasks (task types, p50/p95, retry lineage), anomalies.",
+        description="Without a view: total spend, spend by customer and task type, retry cost "
+        "and the calls whose cost is unknown, over a period. Views: overview (totals, "
+        "efficiency, change against the previous period), health (retry and failure cost, "
+        "verdict), customers (Pareto, margins), customer ID (one customer), tasks (task types, "
+        "p50/p95, retry lineage), anomalies.",
     )
     report.add_argument("view", nargs="?", choices=VIEWS, help="the view to show")
     report.add_argument("target", nargs="?", metavar="ID", help="the customer id (customer view)")
+    report.add_argument("--json", action="store_true", help="JSON output, amounts as strings")
     report.add_argument(
         "--top", type=_limit, default=10, metavar="N", help="rows per table; 0 for all (10)"
     )
@@ -107,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     statement = sub.add_parser(
         "statement", parents=[common], help="a month's statement as CSV or PDF"
     )
+    statement.add_argument("--json", action="store_true", help="JSON output, amounts as strings")
     statement.add_argument("--month", required=True, metavar="YYYY-MM", help="e.g. 2026-10")
     statement.add_argument("--customer", metavar="ID", help="one customer (default: workspace)")
     statement.add_argument("--format", choices=("csv", "pdf"), default="csv")
@@ -118,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="import a provider invoice or usage export and compare it with what was tracked",
     )
+    recon.add_argument("--json", action="store_true", help="JSON output, amounts as strings")
     recon.add_argument("invoice", nargs="?", metavar="FILE", help="the export (CSV or JSON)")
     recon.add_argument(
         "--provider", required=True, choices=("openai", "anthropic", "aws", "generic")
@@ -132,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     recon.set_defaults(run=run_reconcile, writes=True)
 
     revenue = sub.add_parser("revenue", parents=[common], help="import revenue for margins")
+    revenue.add_argument("--json", action="store_true", help="JSON output, amounts as strings")
     revenue.add_argument("action", choices=("import",))
     revenue.add_argument("file", metavar="FILE.csv", help="customer,period,amount,currency")
     revenue.set_defaults(run=run_revenue, writes=True)
@@ -139,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     adjust = sub.add_parser(
         "adjust", parents=[common], help="record a credit or charge on a month's statement"
     )
+    adjust.add_argument("--json", action="store_true", help="JSON output, amounts as strings")
     adjust.add_argument("--month", required=True, metavar="YYYY-MM")
     adjust.add_argument("--amount", required=True, help="USD; negative for a credit")
     adjust.add_argument("--note", required=True, help="what it is for")
@@ -160,15 +169,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=run_demo, creates=True)
 
     export = sub.add_parser(
-        "export", parents=[common], help="every column of events or tasks as JSON Lines or CSV"
+        "export",
+        parents=[common],
+        help="every column of events or tasks as JSON Lines or CSV",
+        description="Every column of the events or tasks table, oldest first; amounts as "
+        "exact decimal strings.",
     )
-    export.add_argument("--what", choices=list(EXPORT_TABLES), default="events")
+    export.add_argument(
+        "--what", choices=list(EXPORT_TABLES), default="events", help="the table (events)"
+    )
     export.add_argument(
         "--format",
         choices=("jsonl", "csv", "focus"),
         default="jsonl",
-        help="focus: FinOps FOCUS 1.2 CSV of tracked costs per day (events only)",
+        help="output format (jsonl); focus: FinOps FOCUS 1.2 CSV of tracked costs per day "
+        "(events only)",
     )
+    export.add_argument("--json", action="store_true", help="the same as --format jsonl")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     period(export, None)
     export.set_defaults(run=run_export)

@@ -178,7 +178,10 @@ def groups(
     ``cost_*``, ``retry_*``, ``retried`` (runs with a retry), ``retries``.
     ``customer_id`` keeps one customer's rows.
     """
-    conn.execute("PRAGMA temp_store = MEMORY")
+    (store_mode,) = conn.execute("PRAGMA temp_store").fetchone()
+    was_in_transaction = conn.in_transaction
+    if not was_in_transaction:
+        conn.execute("PRAGMA temp_store = MEMORY")
     labelled: list[tuple[str | None, Period]] = (
         [(None, period or Period.all_time())] if slots is None else list(slots)
     )
@@ -202,6 +205,10 @@ def groups(
         yield table
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
+        if not was_in_transaction:
+            if conn.in_transaction:  # opened by the inserts into our temporary table
+                conn.commit()
+            conn.execute(f"PRAGMA temp_store = {int(store_mode)}")
 
 
 def _add_big(

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from ._paths import default_buffer_path
-from ._store import LocalStore, all_stores, close_all_stores
+from ._store import LocalStore, all_stores, close_at_exit
 
 _registry: dict[Path, LocalStore] = {}
 _registry_lock = threading.Lock()
@@ -52,7 +52,7 @@ def _after_fork_in_child() -> None:
     _fork_stores.clear()
 
 
-atexit.register(close_all_stores)
+atexit.register(close_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
         before=_before_fork,

@@ -19,15 +19,13 @@ import sys
 import threading
 import time
 import weakref
-from datetime import datetime, timezone
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
 from dexcost._models import Event, Task
 
 from ._connect import open_write_connection
-from ._rows import task_row
-from ._values import Row
+from ._rows import TaskSnapshot
 from ._writer import BATCH_SIZE, BatchWriter
 
 log = logging.getLogger("dexcost.store")
@@ -40,13 +38,6 @@ FORK_WAIT = 10.0
 _NOT_STARTED = "not started"
 _RUNNING = "running"
 _CLOSED = "closed"
-
-
-class _TaskRow:
-    __slots__ = ("row",)
-
-    def __init__(self, row: Row) -> None:
-        self.row = row
 
 
 class _Flush:
@@ -78,6 +69,7 @@ class LocalStore:
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
+        self._closing = 0  # close() calls in progress
         # Set when a write failed; reported (and cleared) by the next flush marker.
         self._failed = False
         _all_stores.add(self)
@@ -96,16 +88,12 @@ class LocalStore:
 
     def put_task(self, task: Task) -> None:
         """Queue an upsert of ``task`` as it is now (its fields are copied at once)."""
-        now = datetime.now(timezone.utc)
         try:
-            row = task_row(task, now)
+            snapshot = TaskSnapshot(task)
         except Exception:
-            try:
-                row = task_row(task, now, lenient=True)
-            except Exception:
-                log.exception("dexcost could not convert task %r; it was not stored", task)
-                return
-        self._put(_TaskRow(row))
+            log.exception("dexcost could not copy task %r; it was not stored", task)
+            return
+        self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
 
@@ -120,23 +108,30 @@ class LocalStore:
         return marker.done.wait(timeout) and marker.ok
 
     def close(self) -> None:
-        """Write everything queued and stop the writer; idempotent.
+        """Write everything queued, stop the writer and close the file; idempotent.
 
-        Records put after ``close()`` are written synchronously by the caller.
+        A record put after ``close()`` starts a new writer, so nothing is lost; once the
+        interpreter is exiting, such records are written synchronously instead.
         """
         with self._lock:
             state, self._state = self._state, _CLOSED
             thread = self._thread
+            self._closing += 1
             if self._give_up_at is None:
                 self._give_up_at = time.monotonic() + CLOSE_TIMEOUT
-        if state is _RUNNING and thread is not None:
-            self._put(_STOP)
-            thread.join()
-        self._drain_sync()
-        with self._conn_lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        try:
+            if state is _RUNNING and thread is not None:
+                self._put(_STOP)
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()  # also when another thread is closing: wait for the writer
+            self._drain_sync()
+            with self._conn_lock:
+                conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+        finally:
+            with self._lock:
+                self._closing -= 1
 
     @property
     def closed(self) -> bool:
@@ -146,17 +141,30 @@ class LocalStore:
     # --- the writer ------------------------------------------------------------------
 
     def _not_running(self) -> None:
-        """Slow path of a put: start the writer (in a forked child) or write now (closed)."""
+        """Slow path of a put: start the writer (first use, forked child, after close),
+        or write synchronously when the interpreter is exiting."""
+        if self._state is _CLOSED and not (_exiting or sys.is_finalizing()):
+            self._reopen()
         if self._state is _NOT_STARTED:
             self._start()
         if self._state is _CLOSED:
             self._drain_sync()
 
+    def _reopen(self) -> None:
+        with self._lock:
+            thread = self._thread
+            if self._state is not _CLOSED or self._closing:
+                return  # a close() in progress writes what is queued
+            if thread is not None and thread.is_alive():
+                return
+            self._give_up_at = None
+            self._state = _NOT_STARTED
+
     def _start(self) -> None:
         with self._lock:
             if self._state is not _NOT_STARTED:
                 return
-            if sys.is_finalizing():
+            if _exiting or sys.is_finalizing():
                 self._state = _CLOSED
                 return
             thread = threading.Thread(
@@ -185,20 +193,22 @@ class LocalStore:
 
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
-        events: list[Event] = []
-        tasks: list[Row] = []
+        events: list[Event] = [x for x in batch if type(x) is Event]
+        tasks: list[TaskSnapshot] = []
         markers: list[_Flush] = []
         stop = False
-        for item in batch:
-            kind = type(item)
-            if kind is _TaskRow:
-                tasks.append(item.row)  # type: ignore[attr-defined]
-            elif kind is _Flush:
-                markers.append(item)  # type: ignore[arg-type]
-            elif item is _STOP:
-                stop = True
-            else:
-                events.append(item)  # type: ignore[arg-type]
+        if len(events) != len(batch):
+            events = []
+            for item in batch:
+                kind = type(item)
+                if kind is TaskSnapshot:
+                    tasks.append(item)  # type: ignore[arg-type]
+                elif kind is _Flush:
+                    markers.append(item)  # type: ignore[arg-type]
+                elif item is _STOP:
+                    stop = True
+                else:
+                    events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True
         if markers:
@@ -208,7 +218,7 @@ class LocalStore:
                 marker.done.set()
         return stop
 
-    def _write(self, events: list[Event], tasks: list[Row]) -> bool:
+    def _write(self, events: list[Event], tasks: list[TaskSnapshot]) -> bool:
         with self._conn_lock:
             conn = self._conn
             if conn is None:
@@ -236,7 +246,14 @@ class LocalStore:
         return deadline is not None and time.monotonic() > deadline
 
     def _drain_sync(self) -> None:
-        """Write whatever is queued, on the calling thread (used once closed)."""
+        """Write whatever is queued, on the calling thread (used once closed).
+
+        While the writer is still finishing, it is left alone: ``close()`` drains what
+        is left after joining it.
+        """
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            return
         with self._lock:
             batch: list[object] = []
             try:
@@ -271,6 +288,7 @@ class LocalStore:
             _fork_orphans.append(self._conn)
             self._conn = None
         self._fork_held = False
+        self._closing = 0
         self._conn_lock = threading.Lock()
         self._lock = threading.Lock()
         # Queued records belong to the parent, which writes them.
@@ -284,6 +302,14 @@ class LocalStore:
 _fork_orphans: list[sqlite3.Connection] = []
 _all_stores: weakref.WeakSet[LocalStore] = weakref.WeakSet()
 _hooked_pid: int | None = None
+_exiting = False
+
+
+def close_at_exit() -> None:
+    """Close every store for good: records put from now on are written synchronously."""
+    global _exiting
+    _exiting = True
+    close_all_stores()
 
 
 def all_stores() -> list[LocalStore]:
@@ -292,7 +318,7 @@ def all_stores() -> list[LocalStore]:
 
 
 def close_all_stores() -> None:
-    """Flush and close every store of this process (runs at interpreter exit)."""
+    """Flush and close every store of this process (also done at interpreter exit)."""
     for store in all_stores():
         try:
             store.close()
@@ -317,6 +343,6 @@ def _ensure_exit_hooks() -> None:
         return
     try:
         if mp.parent_process() is not None:
-            mp_util.Finalize(None, close_all_stores, exitpriority=0)
+            mp_util.Finalize(None, close_at_exit, exitpriority=0)
     except Exception:  # pragma: no cover - multiprocessing internals changed
         log.debug("could not register the multiprocessing exit hook", exc_info=True)

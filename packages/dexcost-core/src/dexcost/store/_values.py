@@ -124,6 +124,10 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
+# One encoder, built once: json.dumps with options builds a new one on every call.
+_ENCODE = json.JSONEncoder(default=_json_default, allow_nan=False, separators=(",", ":")).encode
+
+
 def to_json(value: object) -> str:
     """Serialise ``details``/``metadata`` to JSON text; never raises.
 
@@ -136,13 +140,11 @@ def to_json(value: object) -> str:
     if not isinstance(value, Mapping):
         value = {"value": value}
     try:
-        return json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"))
+        return _ENCODE(value)
     except (TypeError, ValueError, RecursionError, RuntimeError):
         pass
     try:
-        return json.dumps(
-            _plain(value, 0), default=_json_default, allow_nan=False, separators=(",", ":")
-        )
+        return _ENCODE(_plain(value, 0))
     except Exception as exc:
         return json.dumps({"_dexcost_unserialisable": f"{type(exc).__name__}: {exc}"})
 

@@ -1,0 +1,226 @@
+"""The common shape of a provider instrumentation: an Instrumentor and call wrappers.
+
+An :class:`Instrumentor` owns the patches of one SDK. Each patched method gets a
+wrapper built by :func:`sync_wrapper` or :func:`async_wrapper` around a
+:class:`CallHandler`, which knows how to read that method's results. The wrappers do
+the same thing for every provider: call straight through when nothing is to be
+recorded (not instrumented, or an outer layer owns the call), otherwise own the call
+(:mod:`dexcost._scope`), time it, and hand the result or the exception to the handler
+through the guard, so the user's call returns and raises exactly what it would have.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dexcost import _guard, _scope
+
+from . import _patch
+
+if TYPE_CHECKING:
+    from dexcost._tracker import CostTracker
+
+__all__ = ["CallHandler", "Instrumentor", "async_wrapper", "sync_wrapper"]
+
+_perf_ns = time.perf_counter_ns
+
+
+class Instrumentor:
+    """Patches one provider SDK for one tracker; :meth:`uninstrument` restores it."""
+
+    #: The name used by ``CostTracker.instrument`` and ``auto_instrument``.
+    name: ClassVar[str] = ""
+    #: The module whose presence means the SDK is installed.
+    import_name: ClassVar[str] = ""
+    #: What to ``pip install`` when it is not.
+    pip_name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._patches: list[_patch.Patch] = []
+        self._installed = False
+        self.tracker: CostTracker | None = None
+
+    @property
+    def is_instrumented(self) -> bool:
+        """True while the SDK is patched for a tracker."""
+        return self.tracker is not None
+
+    @property
+    def patched(self) -> list[str]:
+        """``module:path`` of every method currently patched."""
+        return [p.target for p in self._patches]
+
+    def is_available(self) -> bool:
+        """True when the SDK is installed (checked without importing it)."""
+        try:
+            return importlib.util.find_spec(self.import_name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def instrument(self, tracker: CostTracker) -> None:
+        """Patch the SDK so its calls are recorded by ``tracker``.
+
+        Raises RuntimeError when it is already instrumented (call :meth:`uninstrument`
+        first) and ModuleNotFoundError, with the install command, when the SDK is
+        missing.
+        """
+        with self._lock:
+            if self.tracker is not None:
+                raise RuntimeError(
+                    f"{self.name} is already instrumented; call uninstrument_{self.name}() "
+                    f"(or tracker.uninstrument({self.name!r})) first"
+                )
+            self.ensure_patched()
+            self.tracker = tracker
+
+    def ensure_patched(self) -> None:
+        """Install the patches without a tracker (for clients that bring their own)."""
+        with self._lock:
+            if self._installed:
+                return
+            if not self.is_available():
+                raise ModuleNotFoundError(
+                    f"cannot instrument {self.name}: the {self.pip_name} package is not "
+                    f"installed (pip install {self.pip_name})",
+                    name=self.import_name,
+                )
+            try:
+                self._install()
+            except BaseException:
+                self._remove_patches()
+                raise
+            self._installed = True
+
+    def uninstrument(self) -> None:
+        """Restore every patched method; does nothing when not instrumented."""
+        with self._lock:
+            self.tracker = None
+            if not self._installed:
+                return
+            self._installed = False
+            self._remove_patches()
+            self._teardown()
+
+    def tracker_for(self, instance: Any) -> CostTracker | None:
+        """The tracker that records a call on ``instance`` (None: do not record)."""
+        return self.tracker
+
+    # -- for subclasses -------------------------------------------------------------
+
+    def _install(self) -> None:
+        """Patch the SDK (with :meth:`_wrap`); runs once per instrument."""
+        raise NotImplementedError
+
+    def _teardown(self) -> None:
+        """Undo anything :meth:`_install` did besides patches (callbacks, hooks)."""
+
+    def _wrap(self, module: str, path: str, wrapper: _patch.WrapperFn) -> bool:
+        patch = _patch.wrap(self.name, module, path, wrapper)
+        if patch is not None and patch not in self._patches:
+            self._patches.append(patch)
+        return patch is not None
+
+    def _remove_patches(self) -> None:
+        patches, self._patches = self._patches, []
+        for patch in reversed(patches):
+            _patch.unwrap(patch)
+
+    def __repr__(self) -> str:
+        state = "instrumented" if self.tracker is not None else "not instrumented"
+        return f"<{type(self).__name__} {self.name!r} {state}>"
+
+
+class CallHandler:
+    """Reads one patched method's results and records them (one per method family)."""
+
+    #: ``details["operation"]`` and the guard site suffix: "chat", "embeddings", ...
+    operation: ClassVar[str] = "call"
+
+    def on_result(
+        self,
+        tracker: CostTracker,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        result: Any,
+        started_ns: int,
+    ) -> Any:
+        """Record ``result`` (or wrap it when it is a stream) and return what the user gets."""
+        return result
+
+    def on_error(
+        self,
+        tracker: CostTracker,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        exc: BaseException,
+        started_ns: int,
+    ) -> None:
+        """Record a call that raised ``exc`` (which is then re-raised unchanged)."""
+
+
+def sync_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:
+    """The wrapper for a synchronous method recorded by ``handler``."""
+    layer = inst.name
+    site = f"instrument.{layer}.{handler.operation}"
+    on_result = handler.on_result
+    on_error = handler.on_error
+    claim = _scope.claim
+    release = _scope.release
+    guard = _guard.call
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        tracker = inst.tracker_for(instance)
+        if tracker is None:
+            return wrapped(*args, **kwargs)
+        token = claim(layer)
+        if token is None:
+            return wrapped(*args, **kwargs)
+        started = _perf_ns()
+        try:
+            result = wrapped(*args, **kwargs)
+        except Exception as exc:
+            guard(site, None, on_error, tracker, instance, args, kwargs, exc, started)
+            raise
+        finally:
+            release(token)
+        return guard(site, result, on_result, tracker, instance, args, kwargs, result, started)
+
+    return wrapper
+
+
+def async_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:
+    """The wrapper for a coroutine method recorded by ``handler``."""
+    layer = inst.name
+    site = f"instrument.{layer}.{handler.operation}"
+    on_result = handler.on_result
+    on_error = handler.on_error
+    claim = _scope.claim
+    release = _scope.release
+    guard = _guard.call
+
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        tracker = inst.tracker_for(instance)
+        if tracker is None:
+            return await wrapped(*args, **kwargs)
+        token = claim(layer)
+        if token is None:
+            return await wrapped(*args, **kwargs)
+        started = _perf_ns()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except Exception as exc:
+            guard(site, None, on_error, tracker, instance, args, kwargs, exc, started)
+            raise
+        finally:
+            release(token)
+        return guard(site, result, on_result, tracker, instance, args, kwargs, result, started)
+
+    return wrapper

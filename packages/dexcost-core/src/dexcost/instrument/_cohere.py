@@ -1,0 +1,184 @@
+"""Cohere: chat and chat_stream, API v2 (``ClientV2``, ``client.v2``) and v1, sync and async.
+
+Costs are read from ``billed_units`` (what Cohere charges), not ``tokens`` (which
+include prompt-template tokens). Responses carry no model name, so the requested one
+is reported. ``chat_stream`` is a generator that sends its request on the first read;
+the stream proxy owns the call while reading so HTTP capture stays silent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
+from ._record import (
+    Usage,
+    as_int,
+    elapsed_ms,
+    estimate_tokens,
+    record_failure,
+    record_llm,
+    text_chars,
+)
+from ._stream import StreamObserver, TrackedAsyncStream, TrackedStream
+
+if TYPE_CHECKING:
+    from dexcost._tracker import CostTracker
+
+__all__ = ["CohereInstrumentor"]
+
+
+def _usage(usage: Any) -> Usage | None:
+    """From v2 ``Usage`` or v1 ``ApiMeta``: billed units, with cache hits."""
+    billed = getattr(usage, "billed_units", None)
+    if billed is None:
+        return None
+    return Usage(
+        as_int(getattr(billed, "input_tokens", None)),
+        as_int(getattr(billed, "output_tokens", None)),
+        cached_tokens=as_int(getattr(usage, "cached_tokens", None)),
+    )
+
+
+def _estimated(kwargs: dict[str, Any], output_chars: int) -> Usage:
+    chars = text_chars(kwargs.get("messages")) + text_chars(kwargs.get("message"))
+    chars += text_chars(kwargs.get("preamble")) + text_chars(kwargs.get("chat_history"))
+    return Usage(estimate_tokens(chars), estimate_tokens(output_chars), estimated=True)
+
+
+def _details(operation: str, stream: bool, response_id: Any) -> dict[str, Any]:
+    details: dict[str, Any] = {"operation": operation}
+    if stream:
+        details["stream"] = True
+    if isinstance(response_id, str):
+        details["response_id"] = response_id
+    return details
+
+
+def _model(kwargs: dict[str, Any]) -> str | None:
+    model = kwargs.get("model")
+    return model if isinstance(model, str) else None
+
+
+class _Events(StreamObserver):
+    """v2: ``message-end`` carries the usage; v1: ``stream-end`` carries the response."""
+
+    __slots__ = ("chars", "kwargs", "operation", "response_id", "tracker", "usage")
+
+    def __init__(
+        self, tracker: CostTracker, kwargs: dict[str, Any], started_ns: int, operation: str
+    ) -> None:
+        super().__init__(started_ns)
+        self.tracker = tracker
+        self.kwargs = kwargs
+        self.operation = operation
+        self.usage: Any = None
+        self.response_id: Any = None
+        self.chars = 0
+
+    def observe(self, event: Any) -> None:
+        kind = getattr(event, "type", None) or getattr(event, "event_type", None)
+        if kind == "content-delta":
+            text = getattr(
+                getattr(getattr(event.delta, "message", None), "content", None), "text", None
+            )
+            if text:
+                self.chars += len(text)
+        elif kind == "text-generation":
+            self.chars += len(event.text or "")
+        elif kind == "message-end":
+            self.usage = getattr(event.delta, "usage", None)
+        elif kind == "message-start":
+            self.response_id = event.id
+        elif kind == "stream-end":
+            response = event.response
+            self.usage = getattr(response, "meta", None)
+            self.response_id = getattr(response, "response_id", None)
+
+    def record(self) -> None:
+        kwargs = self.kwargs
+        if self.first_item_ns is None and self.error is not None:
+            details = _details(self.operation, True, None)
+            record_failure(
+                self.tracker, "cohere", _model(kwargs), self.error, self.started_ns, details
+            )
+            return
+        usage = _usage(self.usage) or _estimated(kwargs, self.chars)
+        details = _details(self.operation, True, self.response_id)
+        if not self.completed:
+            details["stream_completed"] = False
+        ttft = self.time_to_first_item_ms()
+        if ttft is not None:
+            details["time_to_first_token_ms"] = ttft
+        record_llm(
+            self.tracker,
+            "cohere",
+            _model(kwargs),
+            usage,
+            self.latency_ms(),
+            details,
+            error=self.error,
+        )
+
+
+class _Handler(CallHandler):
+    def __init__(self, operation: str, stream: bool) -> None:
+        self.operation = operation  # type: ignore[misc]
+        self.stream = stream
+
+    def on_result(
+        self,
+        tracker: CostTracker,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        result: Any,
+        started_ns: int,
+    ) -> Any:
+        if self.stream:
+            observer = _Events(tracker, kwargs, started_ns, self.operation)
+            if hasattr(result, "__anext__"):
+                return TrackedAsyncStream(result, observer, hold="cohere", lazy=True)
+            return TrackedStream(result, observer, hold="cohere", lazy=True)
+        meta = getattr(result, "usage", None) or getattr(result, "meta", None)
+        usage = _usage(meta)
+        if usage is None:
+            message = getattr(result, "message", None)
+            text = getattr(result, "text", None) or getattr(message, "content", None)
+            usage = _estimated(kwargs, text_chars(text))
+        response_id = getattr(result, "id", None) or getattr(result, "response_id", None)
+        details = _details(self.operation, False, response_id)
+        record_llm(tracker, "cohere", _model(kwargs), usage, elapsed_ms(started_ns), details)
+        return result
+
+    def on_error(
+        self,
+        tracker: CostTracker,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        exc: BaseException,
+        started_ns: int,
+    ) -> None:
+        details = _details(self.operation, self.stream, None)
+        record_failure(tracker, "cohere", _model(kwargs), exc, started_ns, details)
+
+
+class CohereInstrumentor(Instrumentor):
+    """Records every Cohere chat call made through the ``cohere`` SDK."""
+
+    name = "cohere"
+    import_name = "cohere"
+    pip_name = "cohere"
+
+    def _install(self) -> None:
+        targets = [
+            ("cohere.v2.client", "V2Client", "AsyncV2Client", "chat"),
+            ("cohere.base_client", "BaseCohere", "AsyncBaseCohere", "chat_v1"),
+        ]
+        for module, sync_cls, async_cls, operation in targets:
+            chat, stream = _Handler(operation, False), _Handler(operation, True)
+            self._wrap(module, f"{sync_cls}.chat", sync_wrapper(self, chat))
+            self._wrap(module, f"{sync_cls}.chat_stream", sync_wrapper(self, stream))
+            self._wrap(module, f"{async_cls}.chat", async_wrapper(self, chat))
+            self._wrap(module, f"{async_cls}.chat_stream", sync_wrapper(self, stream))

@@ -1,0 +1,182 @@
+"""The one patch mechanism: wrapt wrappers that dexcost installs, knows and removes.
+
+Every dexcost patch (provider SDKs, HTTP libraries) goes through :func:`wrap` and
+:func:`unwrap`. Installing is idempotent and thread-safe; removing restores the exact
+object that was there before, and only when dexcost's wrapper is still the outermost
+one. If another tool wrapped on top of ours since, removing ours would drop theirs, so
+our wrapper stays in the chain switched off (it calls straight through) and is switched
+back on, not stacked again, if the same target is patched later.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+__all__ = ["Patch", "WrapperFn", "installed", "unwrap", "wrap"]
+
+_log = logging.getLogger("dexcost.instrument")
+
+#: A wrapt wrapper: ``fn(wrapped, instance, args, kwargs)``.
+WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+_lock = threading.RLock()
+_installed: dict[tuple[int, str], Patch] = {}
+
+
+class Patch:
+    """One dexcost wrapper on ``module:path``, and what it replaced."""
+
+    __slots__ = (
+        "active",
+        "attribute",
+        "created",
+        "module",
+        "original",
+        "owner",
+        "parent",
+        "path",
+        "proxy",
+        "wrapper",
+    )
+
+    def __init__(
+        self,
+        owner: str,
+        module: str,
+        path: str,
+        parent: Any,
+        attribute: str,
+        original: Any,
+        created: bool,
+        wrapper: WrapperFn,
+    ) -> None:
+        self.owner = owner
+        self.module = module
+        self.path = path
+        self.parent = parent
+        self.attribute = attribute
+        self.original = original  # the raw attribute value (descriptor) that was replaced
+        self.created = created  # the attribute was inherited: removal deletes our slot
+        self.wrapper = wrapper
+        self.active = True
+        proxy: Any = wrapt.FunctionWrapper(original, self._dispatch)
+        proxy._self_dexcost_patch = self
+        self.proxy = proxy
+
+    @property
+    def target(self) -> str:
+        """``module:path`` of the patched attribute."""
+        return f"{self.module}:{self.path}"
+
+    def _dispatch(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if self.active:
+            return self.wrapper(wrapped, instance, args, kwargs)
+        return wrapped(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "inactive"
+        return f"<Patch {self.owner} {self.target} {state}>"
+
+
+def _resolve(module: str, path: str) -> tuple[Any, str, Any, bool] | None:
+    try:
+        parent: Any = importlib.import_module(module)
+    except ImportError:
+        _log.debug("dexcost: cannot import %s; %s not patched", module, path)
+        return None
+    *owners, attribute = path.split(".")
+    try:
+        for name in owners:
+            parent = getattr(parent, name)
+        if inspect.isclass(parent):
+            for cls in inspect.getmro(parent):
+                if attribute in vars(cls):
+                    return parent, attribute, vars(cls)[attribute], cls is not parent
+            raise AttributeError(attribute)
+        return parent, attribute, getattr(parent, attribute), False
+    except AttributeError:
+        _log.debug("dexcost: %s has no %s in this version; not patched", module, path)
+        return None
+
+
+def _find_ours(value: Any, parent: Any, attribute: str) -> Patch | None:
+    """Our patch for (parent, attribute) if it sits anywhere in value's wrapper chain."""
+    for _ in range(32):
+        patch = getattr(value, "_self_dexcost_patch", None)
+        if isinstance(patch, Patch) and patch.parent is parent and patch.attribute == attribute:
+            return patch
+        try:
+            value = object.__getattribute__(value, "__wrapped__")
+        except AttributeError:
+            return None
+    return None
+
+
+def wrap(owner: str, module: str, path: str, wrapper: WrapperFn) -> Patch | None:
+    """Install ``wrapper`` around ``module:path`` for ``owner``; None if not present.
+
+    Idempotent: patching a target that already carries this owner's wrapper returns
+    that patch (re-activated if it had been switched off).
+    """
+    with _lock:
+        resolved = _resolve(module, path)
+        if resolved is None:
+            return None
+        parent, attribute, current, created = resolved
+        key = (id(parent), attribute)
+        patch = _installed.get(key) or _find_ours(current, parent, attribute)
+        if patch is not None:
+            if patch.owner != owner:
+                raise RuntimeError(f"{patch.target} is already patched by dexcost {patch.owner}")
+            patch.wrapper = wrapper
+            patch.active = True
+            _installed[key] = patch
+            return patch
+        patch = Patch(owner, module, path, parent, attribute, current, created, wrapper)
+        setattr(parent, attribute, patch.proxy)
+        _installed[key] = patch
+        return patch
+
+
+def unwrap(patch: Patch) -> bool:
+    """Remove ``patch``; True if the original object is back in place.
+
+    False when another wrapper was installed on top of ours since: ours then stays in
+    the chain, switched off, so the other tool's wrapper keeps working.
+    """
+    with _lock:
+        patch.active = False
+        key = (id(patch.parent), patch.attribute)
+        if _installed.get(key) is patch:
+            del _installed[key]
+        try:
+            current = vars(patch.parent).get(patch.attribute)
+        except TypeError:
+            current = getattr(patch.parent, patch.attribute, None)
+        if current is not patch.proxy:
+            _log.debug(
+                "dexcost: %s was wrapped again by another tool; leaving dexcost's wrapper "
+                "in place, switched off",
+                patch.target,
+            )
+            return False
+        if patch.created:
+            delattr(patch.parent, patch.attribute)
+        else:
+            setattr(patch.parent, patch.attribute, patch.original)
+        return True
+
+
+def installed(owner: str | None = None) -> list[Patch]:
+    """The active dexcost patches, optionally only ``owner``'s."""
+    with _lock:
+        return [p for p in _installed.values() if owner is None or p.owner == owner]

@@ -1,0 +1,269 @@
+"""The one transparent stream proxy, sync and async, that records exactly once.
+
+A provider wrapper that gets a stream back returns ``TrackedStream(stream, observer)``
+(or ``TrackedAsyncStream``) instead. The proxy is the stream for every other purpose
+(``isinstance``, attributes, ``.response``); it yields every item unchanged, also when
+the stream is used with ``with`` / ``async with``, and it shows each item to the
+observer. The observer records once, whichever comes first: the stream is exhausted,
+fails, is closed, leaves its ``with`` block, or is garbage collected. A stream read only
+partly still records what it saw. Recording runs in a copy of the context the call was
+made in, so the event lands in the task that made the call even when the stream is
+consumed or collected elsewhere.
+
+``hold=layer`` makes the stream own the billing scope while it reads, for streams
+whose requests or callbacks happen during reading (generator-based SDK streams,
+litellm's end-of-stream callback). ``lazy=True`` says nothing was sent before the first
+read: a lazy stream never read records nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import Any
+
+from dexcost import _guard, _scope
+
+from ._proxy import ObjectProxy
+
+__all__ = ["StreamObserver", "TrackedAsyncStream", "TrackedStream"]
+
+
+class StreamObserver:
+    """Sees each item of one stream; :meth:`record` runs once, in the call's context.
+
+    Subclasses keep only what they need from the items (usage, model, a count) and
+    record in :meth:`record`. ``completed`` is True when the stream was read to its
+    end, ``error`` is the exception that ended it early, if any.
+    """
+
+    __slots__ = (
+        "_context",
+        "_once",
+        "completed",
+        "error",
+        "first_item_ns",
+        "requested",
+        "started_ns",
+    )
+
+    #: Where errors in this observer are reported (``_guard`` site name).
+    site = "instrument.stream"
+
+    def __init__(self, started_ns: int) -> None:
+        self._once = [True]
+        self._context = contextvars.copy_context()
+        self.started_ns = started_ns
+        self.first_item_ns: int | None = None
+        self.completed = False
+        self.error: BaseException | None = None
+        #: False for a lazy stream not read yet: its request was never sent.
+        self.requested = True
+
+    def observe(self, item: Any) -> None:
+        """Look at one item (must be cheap: it runs for every chunk)."""
+
+    def record(self) -> None:
+        """Record the call from what was observed (runs at most once)."""
+
+    def finish(self) -> None:
+        """Record now unless already done. Safe to call from any thread, any number of times."""
+        try:
+            self._once.pop()  # atomic: only one caller gets the item
+        except IndexError:
+            return
+        if not self.requested:
+            return
+        _guard.call(self.site, None, self._context.run, self.record)
+
+    def latency_ms(self) -> int:
+        """Milliseconds from the call to now (the end of the stream)."""
+        return (time.perf_counter_ns() - self.started_ns) // 1_000_000
+
+    def time_to_first_item_ms(self) -> int | None:
+        """Milliseconds from the call to the first item, if any arrived."""
+        if self.first_item_ns is None:
+            return None
+        return (self.first_item_ns - self.started_ns) // 1_000_000
+
+
+def _held(it: Iterator[Any], layer: str) -> Iterator[Any]:
+    """Read ``it`` with ``layer`` owning the scope (see ``hold`` of the proxies)."""
+    while True:
+        token = _scope.hold(layer)
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            _scope.release(token)
+        yield item
+
+
+def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
+    """Yield ``it``'s items unchanged, showing each to ``observer``; finish at the end."""
+    observe = observer.observe
+    watching = True
+    observer.requested = True
+    try:
+        for item in it:
+            if observer.first_item_ns is None:
+                observer.first_item_ns = time.perf_counter_ns()
+            if watching:
+                try:
+                    observe(item)
+                except Exception as exc:  # our bug: stop watching, never break the stream
+                    watching = False
+                    _guard.report(observer.site, exc)
+            yield item
+        observer.completed = True
+    except Exception as exc:
+        observer.error = exc
+        raise
+    finally:
+        observer.finish()
+
+
+class TrackedStream(ObjectProxy):
+    """A sync stream (iterator) that records its call once; otherwise the stream itself."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        observer: StreamObserver,
+        *,
+        hold: str | None = None,
+        lazy: bool = False,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_observer = observer
+        self._self_hold = hold
+        self._self_gen: Iterator[Any] | None = None
+        if lazy:  # nothing is sent until the first read; unread, nothing to record
+            observer.requested = False
+
+    def _dexcost_iter(self) -> Iterator[Any]:
+        gen = self._self_gen
+        if gen is None:
+            source = iter(self.__wrapped__)
+            if self._self_hold is not None:
+                source = _held(source, self._self_hold)
+            gen = self._self_gen = _observed(source, self._self_observer)
+        return gen
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._dexcost_iter()
+
+    def __next__(self) -> Any:
+        return next(self._dexcost_iter())
+
+    def __enter__(self) -> TrackedStream:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._self_observer.finish()
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_observer.finish()
+
+    def __del__(self) -> None:
+        # Once iteration started, the generator finishes (it may outlive this proxy:
+        # ``for x in proxy`` keeps only the generator).
+        if self._self_gen is None:
+            self._self_observer.finish()
+
+
+async def _finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> Any:
+    try:
+        return await awaitable
+    finally:
+        observer.finish()
+
+
+class TrackedAsyncStream(ObjectProxy):
+    """An async stream that records its call once; otherwise the stream itself."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        observer: StreamObserver,
+        *,
+        hold: str | None = None,
+        lazy: bool = False,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_observer = observer
+        self._self_hold = hold
+        self._self_ait: Any = None
+        self._self_watching = True
+        if lazy:  # nothing is sent until the first read; unread, nothing to record
+            observer.requested = False
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        observer = self._self_observer
+        it = self._self_ait
+        if it is None:
+            wrapped = self.__wrapped__
+            it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+            self._self_ait = it
+        observer.requested = True
+        layer = self._self_hold
+        token = _scope.hold(layer) if layer is not None else None
+        try:
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            observer.completed = True
+            observer.finish()
+            raise
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                observer.error = exc
+            observer.finish()
+            raise
+        finally:
+            if token is not None:
+                _scope.release(token)
+        if observer.first_item_ns is None:
+            observer.first_item_ns = time.perf_counter_ns()
+        if self._self_watching:
+            try:
+                observer.observe(item)
+            except Exception as exc:  # our bug: stop watching, never break the stream
+                self._self_watching = False
+                _guard.report(observer.site, exc)
+        return item
+
+    async def __aenter__(self) -> TrackedAsyncStream:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._self_observer.finish()
+
+    def close(self) -> Any:
+        result = self.__wrapped__.close()
+        if inspect.isawaitable(result):
+            return _finish_after(result, self._self_observer)
+        self._self_observer.finish()
+        return result
+
+    def aclose(self) -> Any:
+        return _finish_after(self.__wrapped__.aclose(), self._self_observer)
+
+    def __del__(self) -> None:
+        self._self_observer.finish()

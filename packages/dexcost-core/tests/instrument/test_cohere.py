@@ -1,0 +1,212 @@
+"""Cohere through the real ``cohere`` SDK (v2 and v1), talking to a fake API on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import cohere
+import httpx
+import pytest
+
+import dexcost
+from dexcost.instrument import uninstrument_cohere
+
+MODEL = "command-a-03-2025"
+MESSAGES = [{"role": "user", "content": "Classify this ticket."}]
+
+
+def v2_response() -> dict[str, Any]:
+    return {
+        "id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4",
+        "finish_reason": "COMPLETE",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": "billing"}]},
+        "usage": {
+            "billed_units": {"input_tokens": 5, "output_tokens": 418},
+            "tokens": {"input_tokens": 71, "output_tokens": 418},
+            "cached_tokens": 0,
+        },
+    }
+
+
+def v2_stream(words: list[str], *, end: bool = True) -> list[tuple[str, dict[str, Any]]]:
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "message-start",
+            {
+                "id": "29f14a5a-stream",
+                "type": "message-start",
+                "delta": {"message": {"role": "assistant", "content": [], "tool_calls": []}},
+            },
+        ),
+        (
+            "content-start",
+            {
+                "type": "content-start",
+                "index": 0,
+                "delta": {"message": {"content": {"type": "text", "text": ""}}},
+            },
+        ),
+    ]
+    events += [
+        (
+            "content-delta",
+            {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": w}}}},
+        )
+        for w in words
+    ]
+    if end:
+        events += [
+            ("content-end", {"type": "content-end", "index": 0}),
+            (
+                "message-end",
+                {
+                    "type": "message-end",
+                    "delta": {
+                        "finish_reason": "COMPLETE",
+                        "usage": {
+                            "billed_units": {"input_tokens": 3, "output_tokens": len(words)},
+                            "tokens": {"input_tokens": 69, "output_tokens": len(words)},
+                        },
+                    },
+                },
+            ),
+        ]
+    return events
+
+
+V1_RESPONSE = {
+    "response_id": "5a9c1ba9-v1",
+    "text": "billing",
+    "generation_id": "gen-1",
+    "finish_reason": "COMPLETE",
+    "meta": {
+        "api_version": {"version": "1"},
+        "billed_units": {"input_tokens": 17, "output_tokens": 12},
+        "tokens": {"input_tokens": 83, "output_tokens": 12},
+    },
+}
+
+
+@pytest.fixture
+def instrumented(tracker: dexcost.CostTracker) -> dexcost.CostTracker:
+    tracker.instrument("cohere")
+    return tracker
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client() as http_client:
+        yield http_client
+
+
+@pytest.fixture
+def client(fake_api: Any, http: httpx.Client) -> cohere.ClientV2:
+    return cohere.ClientV2(api_key="test", base_url=fake_api.url, httpx_client=http)
+
+
+def test_v2_chat_is_priced_from_billed_units(
+    instrumented: dexcost.CostTracker, client: cohere.ClientV2, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json(v2_response())
+    with instrumented.task("classify") as task:
+        result = client.chat(model=MODEL, messages=MESSAGES)
+    assert result.message.content[0].text == "billing"
+    event = one_event()
+    assert event["task_id"] == str(task.task_id)
+    assert (event["provider"], event["model"]) == ("cohere", MODEL)
+    assert (event["input_tokens"], event["output_tokens"]) == (5, 418)  # billed, not raw
+    assert event["details"]["response_id"] == "c14c80c3-18eb-4519-9460-6c92edd8cfb4"
+
+
+def test_v2_chat_stream_and_an_unread_stream(
+    instrumented: dexcost.CostTracker, client: cohere.ClientV2, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_sse(v2_stream(["bill", "ing"]), done=True)
+    texts = [
+        e.delta.message.content.text
+        for e in client.chat_stream(model=MODEL, messages=MESSAGES)
+        if e.type == "content-delta"
+    ]
+    assert texts == ["bill", "ing"]
+    unread = client.chat_stream(model=MODEL, messages=MESSAGES)
+    del unread  # a generator never started sends nothing
+    event = one_event()
+    assert (event["input_tokens"], event["output_tokens"]) == (3, 2)
+    assert event["details"]["stream"] is True
+    assert len(fake_api.requests) == 1
+
+
+def test_v2_stream_cut_short_is_estimated(
+    instrumented: dexcost.CostTracker, client: cohere.ClientV2, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_sse(v2_stream(["a long answer ", "that never ends"], end=False))
+    stream = client.chat_stream(model=MODEL, messages=MESSAGES)
+    next(stream)
+    stream.close()
+    event = one_event()
+    assert event["cost_confidence"] == "estimated"
+    assert event["details"]["stream_completed"] is False
+
+
+async def test_v2_async_chat_and_stream(
+    instrumented: dexcost.CostTracker, fake_api: Any, events: Any
+) -> None:
+    http = httpx.AsyncClient()
+    client = cohere.AsyncClientV2(api_key="test", base_url=fake_api.url, httpx_client=http)
+    fake_api.reply_json(v2_response())
+    fake_api.reply_sse(v2_stream(["x"]), done=True)
+    async with http, instrumented.task("async") as task:
+        await client.chat(model=MODEL, messages=MESSAGES)
+        seen = [e.type async for e in client.chat_stream(model=MODEL, messages=MESSAGES)]
+    assert seen[-1] == "message-end"
+    plain, streamed = events()
+    assert {plain["task_id"], streamed["task_id"]} == {str(task.task_id)}
+    assert (plain["output_tokens"], streamed["output_tokens"]) == (418, 1)
+
+
+def test_v1_client_chat_and_stream(
+    instrumented: dexcost.CostTracker, fake_api: Any, events: Any, http: httpx.Client
+) -> None:
+    client = cohere.Client(api_key="test", base_url=fake_api.url, httpx_client=http)
+    fake_api.reply_json(V1_RESPONSE)
+    fake_api.reply_lines(
+        [
+            {"is_finished": False, "event_type": "stream-start", "generation_id": "gen-2"},
+            {"is_finished": False, "event_type": "text-generation", "text": "billing"},
+            {
+                "is_finished": True,
+                "event_type": "stream-end",
+                "finish_reason": "COMPLETE",
+                "response": V1_RESPONSE,
+            },
+        ]
+    )
+    assert client.chat(message="Classify this ticket.", model=MODEL).text == "billing"
+    kinds = [e.event_type for e in client.chat_stream(message="Classify.", model=MODEL)]
+    assert kinds == ["stream-start", "text-generation", "stream-end"]
+    plain, streamed = events()
+    for event in (plain, streamed):
+        assert (event["input_tokens"], event["output_tokens"]) == (17, 12)
+        assert event["details"]["response_id"] == "5a9c1ba9-v1"
+
+
+def test_rate_limit_propagates_and_is_recorded(
+    instrumented: dexcost.CostTracker, client: cohere.ClientV2, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json({"message": "too many requests"}, status=429)
+    with pytest.raises(cohere.errors.TooManyRequestsError):
+        client.chat(model=MODEL, messages=MESSAGES, request_options={"max_retries": 0})
+    assert one_event()["error_type"] == "rate_limit"
+
+
+def test_uninstrument(
+    tracker: dexcost.CostTracker, client: cohere.ClientV2, fake_api: Any, events: Any
+) -> None:
+    original = vars(cohere.v2.client.V2Client)["chat"]
+    tracker.instrument("cohere")
+    uninstrument_cohere()
+    assert vars(cohere.v2.client.V2Client)["chat"] is original
+    fake_api.reply_json(v2_response())
+    client.chat(model=MODEL, messages=MESSAGES)
+    assert events() == []
