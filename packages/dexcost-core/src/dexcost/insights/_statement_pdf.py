@@ -71,7 +71,9 @@ class _Writer:
         self.need(_ROW * 2)
         self._row(columns, [c[0] for c in columns], bold=True, grey=0.35, size=8)
         for i, row in enumerate(rows):
-            self.need(_ROW)
+            if self.y - _ROW < _BOTTOM:  # a new page repeats the column headers
+                self.new_page()
+                self._row(columns, [c[0] for c in columns], bold=True, grey=0.35, size=8)
             if i % 2 == 1:
                 self.page.box(_LEFT - 4, self.y - 4, _RIGHT - _LEFT + 8, _ROW, grey=0.95)
             last = bold_last and i == len(rows) - 1
