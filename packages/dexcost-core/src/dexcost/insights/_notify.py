@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -114,6 +112,9 @@ def notify_anomalies(
 
 def post_json(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> None:
     """POST ``payload`` as JSON to ``url``; raise :class:`NotifyError` unless it answers 2xx."""
+    import urllib.error  # only when sending: keeps importing the insights light
+    import urllib.request
+
     if not url.startswith(("http://", "https://")):
         raise NotifyError(f"the webhook URL must start with http:// or https://, not {url!r}")
     body = json.dumps(payload).encode("utf-8")
