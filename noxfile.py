@@ -12,13 +12,32 @@ nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
 CORE = "packages/dexcost-core"
-PACKAGES = [CORE]
+LANGCHAIN = "packages/dexcost-langchain"
+PACKAGES = [CORE, LANGCHAIN]
 # Tool versions are pinned so that a new release never turns CI red on its own.
 LINT_TOOLS = ["ruff==0.17.6"]
 TYPE_TOOLS = ["mypy==2.4.1", "types-PyYAML"]
 TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
 # Real libraries the tests drive; none is a dependency of dexcost itself.
-TEST_LIBRARIES = ["litellm"]
+TEST_LIBRARIES = [
+    # provider SDKs and what they talk through
+    "openai",
+    "anthropic",
+    "litellm",
+    "google-genai",
+    "cohere",
+    "boto3",
+    "mcp",
+    "httpx",
+    "httpx-aiohttp",
+    "aiohttp",
+    "requests",
+    "respx",
+    # frameworks
+    "langchain-core",
+    "langchain-openai",
+    "langgraph",
+]
 
 
 @nox.session
@@ -33,7 +52,11 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the public packages."""
     session.install(*TYPE_TOOLS, *[f"./{p}" for p in PACKAGES])
-    session.run("mypy", "packages/dexcost-core/src/dexcost")
+    session.run(
+        "mypy",
+        "packages/dexcost-core/src/dexcost",
+        "packages/dexcost-langchain/src/dexcost_langchain",
+    )
 
 
 @nox.session
@@ -50,6 +73,14 @@ def demo(session: nox.Session) -> None:
     """A day of a small agent business, ending with its cost report."""
     session.install(f"./{CORE}")
     session.run("python", "examples/agent_day.py")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Every example, with the frameworks it shows."""
+    session.install(f"./{CORE}", f"./{LANGCHAIN}", "langchain-core", "langgraph")
+    session.run("python", "examples/agent_day.py")
+    session.run("python", "examples/langchain_support_agent.py")
 
 
 @nox.session

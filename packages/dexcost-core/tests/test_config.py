@@ -91,3 +91,14 @@ def test_development_console_prints_events_and_tasks(
     assert "pinecone" in lines[1]
     assert "'resolve_ticket' success" in lines[2]
     assert "customer=acme" in lines[2]
+
+
+def test_init_starts_http_capture_and_close_stops_it(db_path: Any) -> None:
+    from dexcost.adapters.http import is_tracking_http
+
+    dexcost.init(buffer_path=str(db_path), auto_instrument=[])
+    assert is_tracking_http()
+    dexcost.close()
+    assert not is_tracking_http()
+    dexcost.init(buffer_path=str(db_path), auto_instrument=[], track_http=False)
+    assert not is_tracking_http()

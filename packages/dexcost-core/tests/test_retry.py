@@ -113,3 +113,11 @@ def test_heuristic_off_by_default(sdk: dexcost.CostTracker) -> None:
 def test_heuristic_settings_are_validated(db_path: Any, window: Any, threshold: Any) -> None:
     with pytest.raises(ValueError, match="retry_heuristic"):
         heuristic_sdk(db_path, retry_heuristic_window=window, retry_heuristic_threshold=threshold)
+
+
+def test_heuristic_matches_the_dated_model_a_provider_reports(db_path: Any) -> None:
+    heuristic_sdk(db_path)
+    with dexcost.task("job") as t:
+        failed = t.record_llm_call("openai", "gpt-4o-mini", 0, 0, error_type="rate_limit")
+        retried = t.record_llm_call("openai", "gpt-4o-mini-2024-07-18", 100, 20)
+    assert retried.retry_of == failed.event_id

@@ -39,6 +39,7 @@ def test_a_new_file_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
     LocalStore(path).close()
     assert pragma(path, "user_version") == SCHEMA_VERSION
     assert pragma(path, "journal_mode") == "wal"
+    assert pragma(path, "page_size") == 16384
     assert columns(path, "events") == [*EVENT_COLUMNS, "synced_at"]
     assert columns(path, "tasks") == [*TASK_COLUMNS, "synced_at"]
 

@@ -172,9 +172,13 @@ def test_task_never_ended_warns_and_is_stored_pending(sdk: dexcost.CostTracker, 
     t = sdk.start_task("forgotten")
     t.record_cost("svc", "1")
     task_id = t.task_id
-    del t
-    with pytest.warns(ResourceWarning, match="never ended"):
-        gc.collect()
+    gc.disable()  # the task and its handle form a cycle: collect it inside the block
+    try:
+        del t
+        with pytest.warns(ResourceWarning, match="never ended"):
+            gc.collect()
+    finally:
+        gc.enable()
     (row,) = read("SELECT status, total_cost_usd FROM tasks WHERE task_id = ?", str(task_id))
     assert tuple(row) == ("pending", "1")
 
@@ -262,3 +266,14 @@ def test_a_scope_is_entered_once(sdk: dexcost.CostTracker) -> None:
         pass
     with pytest.raises(RuntimeError, match="only once"), scope:
         pass
+
+
+def test_start_task_can_be_back_dated(sdk: dexcost.CostTracker) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    earlier = datetime.now(timezone.utc) - timedelta(seconds=30)
+    t = sdk.start_task("lazy", started_at=earlier)
+    t.end()
+    assert t.task.started_at == earlier
+    with pytest.raises(TypeError, match="timezone-aware"):
+        sdk.start_task("bad", started_at=datetime.now())

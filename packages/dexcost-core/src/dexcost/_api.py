@@ -69,13 +69,20 @@ def init(
         _tracker = None
         if previous is not None:
             logger.info("dexcost.init() called again: closing the previous tracker")
-            previous.close()
+            _shutdown(previous)
         _config = config
         _tracker = CostTracker(config, auto_instrument=auto_instrument)
         if not _atexit_registered:
             atexit.register(close)
             _atexit_registered = True
-    _ = track_http, service_catalog_url  # wired by the HTTP capture layer
+    if service_catalog_url:
+        from .catalog import refresh_default_catalog
+
+        refresh_default_catalog(service_catalog_url)  # keeps the bundled one on failure
+    if track_http:
+        from .adapters.http import track_http as start_http_capture
+
+        start_http_capture()  # follows the global tracker; libraries patched on import
     return config
 
 
@@ -204,4 +211,13 @@ def close() -> None:
         tracker = _tracker
         _tracker = None
     if tracker is not None:
-        tracker.close()
+        _shutdown(tracker)
+
+
+def _shutdown(tracker: CostTracker) -> None:
+    import sys
+
+    http = sys.modules.get("dexcost.adapters.http")  # imported only if capture was started
+    if http is not None and http.is_tracking_http():
+        http.untrack_http()
+    tracker.close()

@@ -14,6 +14,7 @@ from . import _validate as check
 from ._ids import uuid7
 from ._models import Event, Task
 from ._money import ZERO, MoneyInput, to_money
+from ._retry import model_key
 
 if TYPE_CHECKING:
     from ._tracker import CostTracker
@@ -231,14 +232,15 @@ class TrackedTask:
         engine = tracker.retry_engine
         if engine is not None:
             now = time.monotonic()
-            verdict = engine.judge(self._failures.pop(model, None), now)
+            key = model_key(model)
+            verdict = engine.judge(self._failures.pop(key, None), now)
             if verdict.is_retry:
                 event.is_retry = True
                 event.retry_reason = verdict.reason
                 event.retry_of = verdict.retry_of
                 event.details["retry_confidence"] = round(verdict.confidence, 3)
             if error_type is not None:
-                self._failures[model] = (event.event_id, error_type, now)
+                self._failures[key] = (event.event_id, error_type, now)
         return self._emit(event)
 
     def mark_retry(

@@ -107,19 +107,27 @@ class CostTracker:
         project_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         parent: Task | TrackedTask | None = None,
+        started_at: datetime | None = None,
     ) -> TrackedTask:
         """Open a task without a ``with`` block (Celery jobs, callbacks); call ``end()`` once.
 
         It is not made the current task: wrap code in ``dexcost.task_context(t.task)`` for
-        automatically captured calls to land in it.
+        automatically captured calls to land in it. ``started_at`` back-dates the start
+        (an aware datetime) for work that began before it was known to cost anything.
         """
+        if started_at is not None and (
+            not isinstance(started_at, datetime) or started_at.tzinfo is None
+        ):
+            raise TypeError("started_at must be a timezone-aware datetime")
         if isinstance(parent, Task):
             parent_live = parent._live
         elif isinstance(parent, TrackedTask) or parent is None:
             parent_live = parent
         else:
             raise TypeError(f"parent must be a Task or TrackedTask, not {type(parent).__name__}")
-        return self._open_task(task_type, metadata, customer_id, project_id, parent_live)
+        return self._open_task(
+            task_type, metadata, customer_id, project_id, parent_live, started_at
+        )
 
     def track_task(
         self,
@@ -320,6 +328,7 @@ class CostTracker:
         customer_id: str | None,
         project_id: str | None,
         parent: TrackedTask | None,
+        started_at: datetime | None = None,
     ) -> TrackedTask:
         if not isinstance(task_type, str):
             raise TypeError(f"task_type must be a str, not {type(task_type).__name__}")
@@ -341,7 +350,7 @@ class CostTracker:
         task = Task(
             task_id=uuid7(),
             task_type=task_type,
-            started_at=datetime.now(_utc),
+            started_at=started_at or datetime.now(_utc),
             customer_id=customer_id,
             project_id=project_id,
             parent_task_id=parent.task.task_id if parent is not None else None,
@@ -362,10 +371,12 @@ class CostTracker:
             event.details = self._redactor(event.details)
         ended_ancestors = None
         with self._lock:
-            for node in lineage(tracked):
+            node: TrackedTask | None = tracked
+            while node is not None:
                 add_event(node.task, event)
-                if node.ended:
+                if node._ended:
                     ended_ancestors = [*(ended_ancestors or ()), node.task]
+                node = node._parent
             if event.is_retry:
                 tracked._retries.append(event)
         self.store.put_event(event)

@@ -442,11 +442,6 @@ def test_connection_error_is_recorded_with_unknown_cost(
     assert (event["error_type"], event["cost_confidence"]) == ("connection_error", "unknown")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core retry heuristic keys failures by model; a failed call only knows the "
-    "requested model ('gpt-4o'), the success reports the resolved one ('gpt-4o-2024-08-06')",
-)
 def test_retry_heuristic_sees_failed_calls(
     tmp_path: Any, fake_api: Any, client: openai.OpenAI
 ) -> None:

@@ -1,7 +1,8 @@
 """The ``dexcost`` command: read the local store without writing a line of code.
 
-``dexcost tasks``, ``dexcost report`` and ``dexcost export``; each takes ``--db PATH``
-and ``--json``. Exit status: 0 on success, 2 for a usage error or a store that cannot
+``dexcost tasks``, ``report [VIEW]``, ``statement``, ``reconcile``, ``revenue import``,
+``adjust``, ``export`` and ``demo-data``; each takes ``--db PATH``, ``--tz ZONE`` and
+``--json``. Exit status: 0 on success, 2 for a usage error or a store that cannot
 be read (the message says what to do).
 """
 
@@ -12,7 +13,9 @@ from pathlib import Path
 
 from dexcost.insights import Period
 from dexcost.store import StoreError, StoreNotFoundError, connect_readonly, default_buffer_path
+from dexcost.store._connect import open_write_connection
 
+from ._insight_cmds import CommandError
 from ._parser import build_parser
 
 
@@ -27,13 +30,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        args.period = Period.parse(args.since, args.until)
+        args.period = Period.parse(
+            getattr(args, "since", None), getattr(args, "until", None), tz=args.tz
+        )
     except ValueError as exc:
         print(f"dexcost {args.command}: {exc}", file=sys.stderr)
         return 2
+    args.since_given = getattr(args, "since", None) is not None
     db = Path(args.db).expanduser() if args.db else default_buffer_path()
+    args.db_path = db
+    if getattr(args, "creates", False):
+        return int(args.run(args, sys.stdout))
     try:
-        conn = connect_readonly(db)
+        conn = open_write_connection(db) if getattr(args, "writes", False) else connect_readonly(db)
     except StoreNotFoundError:
         print(
             f"dexcost: there is no dexcost store at {db}.\n"
@@ -49,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.run(conn, args, sys.stdout)
         sys.stdout.flush()
         return code
+    except CommandError as exc:
+        print(f"dexcost {args.command}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (``dexcost export | head``): stop quietly.
         _silence_stdout()

@@ -15,9 +15,11 @@ from dexcost.insights import (
     spend_report,
     to_jsonable,
     write_export,
+    write_focus,
 )
 
 from . import _render as r
+from ._insight_cmds import CommandError, run_view
 
 
 def run_tasks(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> int:
@@ -54,7 +56,9 @@ def run_tasks(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -
 
 
 def run_report(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> int:
-    """``dexcost report``: spend, customers, task types, retries and unpriced calls."""
+    """``dexcost report``: spend, customers, task types, retries and unpriced calls; or a view."""
+    if args.view is not None:
+        return run_view(conn, args, out)
     report = spend_report(conn, args.period)
     if args.json:
         _dump(out, to_jsonable(report))
@@ -66,6 +70,16 @@ def run_report(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) 
 def run_export(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> int:
     """``dexcost export``: every column of events or tasks as JSON Lines or CSV."""
     fmt = "jsonl" if args.json else args.format
+    if fmt == "focus":
+        if args.what != "events":
+            raise CommandError("the FOCUS format holds costs: use it with --what events")
+        if args.output in (None, "-"):
+            write_focus(out, conn, args.period)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as f:
+                count = write_focus(f, conn, args.period)
+            print(f"dexcost: wrote {count:,} FOCUS rows to {args.output}", file=sys.stderr)
+        return 0
     if args.output in (None, "-"):
         count = write_export(out, conn, args.what, fmt, args.period)
     else:

@@ -32,6 +32,8 @@ def money(value: Decimal | None, decimals: int | None = None) -> str:
     if value and not value.quantize(_SHOWN, ROUND_HALF_EVEN):
         return "<$0.000001"
     shown = value.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_EVEN)
+    if shown < 0:
+        return f"-${-shown:,f}"
     return f"${shown:,f}"
 
 

@@ -29,7 +29,11 @@ def to_jsonable(value: object) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Period):
-        return {"since": to_jsonable(value.start), "until": to_jsonable(value.end)}
+        return {
+            "since": to_jsonable(value.start),
+            "until": to_jsonable(value.end),
+            "tz": value.tz,
+        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: to_jsonable(getattr(value, f.name))

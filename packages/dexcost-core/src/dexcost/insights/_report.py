@@ -11,10 +11,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
+from ._facts import TASKS, groups, sum_of
 from ._period import Period
-from ._sql import average, money, money_sum, percent, query, split_amount
+from ._sql import average, money, percent, query
+from ._unknown import UnknownCostSummary, unknown_summary
 
 
 @dataclass(frozen=True)
@@ -67,28 +68,6 @@ class RetrySummary:
 
 
 @dataclass(frozen=True)
-class UnknownCostModel:
-    """Calls to one model or service whose price was unknown."""
-
-    provider: str | None
-    model: str | None
-    service_name: str | None
-    event_count: int
-    input_tokens: int
-    output_tokens: int
-
-
-@dataclass(frozen=True)
-class UnknownCostSummary:
-    """Calls recorded with ``cost_confidence == "unknown"``: not in any total."""
-
-    event_count: int
-    input_tokens: int
-    output_tokens: int
-    models: tuple[UnknownCostModel, ...]
-
-
-@dataclass(frozen=True)
 class SpendReport:
     """The answer to "what did AI cost us, for whom, on what, and how much was waste"."""
 
@@ -104,16 +83,6 @@ class SpendReport:
     unknown_cost: UnknownCostSummary
 
 
-_GROUPS = "temp.dexcost_report_groups"
-_KEYS = (
-    "customer_id, task_type, is_retry, retry_reason, cost_confidence = 'unknown' AS unknown,"
-    " provider, model, service_name"
-)
-_KEY_NAMES = (
-    "customer_id, task_type, is_retry, retry_reason, unknown, provider, model, service_name"
-)
-
-
 def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> SpendReport:
     """Compute the :class:`SpendReport` of ``period`` (default: all time).
 
@@ -122,40 +91,14 @@ def spend_report(conn: sqlite3.Connection, period: Period | None = None) -> Spen
     averages are rounded to the picodollar and percentages to 0.01.
     """
     period = period or Period.all_time()
-    where, params = period.clause("occurred_at")
-    conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
-    conn.execute(
-        f"CREATE TABLE {_GROUPS} AS SELECT {_KEYS}, count(*) AS n,"
-        f" {money_sum('cost_pico', 'spend')}, SUM(input_tokens) AS tin,"
-        f" SUM(output_tokens) AS tout FROM events WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-        params,
-    )
-    try:
-        _add_big_amounts(conn, where, params)
-        return _report(conn, period)
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
-
-
-def _add_big_amounts(conn: sqlite3.Connection, where: str, params: list[str]) -> None:
-    """Add the events too large for int64 picodollars (if any) from their exact text."""
-    (row,) = query(conn, f"SELECT COALESCE(SUM(spend_big), 0) AS big FROM {_GROUPS}")
-    if not row["big"]:
-        return
-    for event in query(
-        conn, f"SELECT {_KEYS}, cost_usd FROM events WHERE cost_pico IS NULL AND {where}", params
+    with (
+        groups(conn, period) as g,
+        groups(conn, period, source=TASKS, table="temp.dexcost_task_groups") as tg,
     ):
-        parts = split_amount(event["cost_usd"])
-        if parts is not None:
-            conn.execute(
-                f"INSERT INTO {_GROUPS} ({_KEY_NAMES}, n, spend_hi, spend_lo)"
-                f" VALUES ({', '.join('?' * 8)}, 0, ?, ?)",
-                (*tuple(event)[:8], *parts),
-            )
+        return _report(conn, period, g, tg)
 
 
-def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
-    g = _GROUPS
+def _report(conn: sqlite3.Connection, period: Period, g: str, tg: str) -> SpendReport:
     # The groups already hold sums: re-summing their _hi/_lo parts stays exact.
     spend = "SUM(spend_hi) AS spend_hi, SUM(spend_lo) AS spend_lo"
     retry = (
@@ -170,21 +113,17 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
     total = money(totals, "spend")
     retry_total = money(totals, "retry")
 
-    where, params = period.clause("started_at")
     (roots,) = query(
         conn,
-        "SELECT count(*) AS n, COALESCE(SUM(status = 'failed'), 0) AS failed FROM tasks"
-        f" WHERE parent_task_id IS NULL AND {where}",
-        params,
+        "SELECT COALESCE(SUM(n), 0) AS n,"
+        f" COALESCE(SUM(CASE WHEN status = 'failed' THEN n END), 0) AS failed FROM {tg}"
+        " WHERE is_root",
     )
 
     customer_tasks: dict[str | None, int] = {
         row["customer_id"]: row["n"]
         for row in query(
-            conn,
-            "SELECT customer_id, count(*) AS n FROM tasks"
-            f" WHERE parent_task_id IS NULL AND {where} GROUP BY customer_id",
-            params,
+            conn, f"SELECT customer_id, SUM(n) AS n FROM {tg} WHERE is_root GROUP BY customer_id"
         )
     }
     customers = []
@@ -210,29 +149,15 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
         for name, count in customer_tasks.items()
     )
 
-    runs: dict[str | None, dict[str, Any]] = {
-        row["task_type"]: dict(row)
+    runs: dict[str | None, sqlite3.Row] = {
+        row["task_type"]: row
         for row in query(
             conn,
-            f"SELECT task_type, count(*) AS runs, SUM(status = 'failed') AS failed,"
-            f" {money_sum('total_cost_pico', 'cost')} FROM tasks WHERE {where}"
-            " GROUP BY task_type",
-            params,
+            "SELECT task_type, SUM(n) AS runs,"
+            " COALESCE(SUM(CASE WHEN status = 'failed' THEN n END), 0) AS failed,"
+            f" {sum_of('cost')} FROM {tg} GROUP BY task_type",
         )
     }
-    if any(run["cost_big"] for run in runs.values()):
-        # Task totals too large for int64 picodollars: add them from their exact text.
-        for task in query(
-            conn,
-            "SELECT task_type, total_cost_usd FROM tasks"
-            f" WHERE total_cost_pico IS NULL AND {where}",
-            params,
-        ):
-            parts = split_amount(task["total_cost_usd"])
-            if parts is not None:
-                group = runs[task["task_type"]]  # the group that counted it
-                group["cost_hi"] = (group["cost_hi"] or 0) + parts[0]
-                group["cost_lo"] = (group["cost_lo"] or 0) + parts[1]
     types = []
     seen = set()
     for row in query(
@@ -250,20 +175,6 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
             " GROUP BY retry_reason",
         )
     )
-    (unknown,) = query(
-        conn,
-        f"SELECT COALESCE(SUM(n), 0) AS n, COALESCE(SUM(tin), 0) AS tin,"
-        f" COALESCE(SUM(tout), 0) AS tout FROM {g} WHERE unknown",
-    )
-    models = tuple(
-        UnknownCostModel(r["provider"], r["model"], r["service_name"], r["n"], r["tin"], r["tout"])
-        for r in query(
-            conn,
-            "SELECT provider, model, service_name, SUM(n) AS n, COALESCE(SUM(tin), 0) AS tin,"
-            f" COALESCE(SUM(tout), 0) AS tout FROM {g} WHERE unknown"
-            " GROUP BY provider, model, service_name ORDER BY n DESC, provider, model",
-        )
-    )
     return SpendReport(
         period=period,
         total_spend_usd=total,
@@ -279,12 +190,12 @@ def _report(conn: sqlite3.Connection, period: Period) -> SpendReport:
             pct_of_spend=percent(retry_total, total),
             by_reason=tuple(sorted(reasons, key=lambda r: (-r.cost_usd, r.reason or ""))),
         ),
-        unknown_cost=UnknownCostSummary(unknown["n"], unknown["tin"], unknown["tout"], models),
+        unknown_cost=unknown_summary(conn, g),
     )
 
 
 def _task_type(
-    name: str | None, events: sqlite3.Row | None, runs: dict[str, Any] | None
+    name: str | None, events: sqlite3.Row | None, runs: sqlite3.Row | None
 ) -> TaskTypeSpend:
     run_count = runs["runs"] if runs is not None else 0
     return TaskTypeSpend(

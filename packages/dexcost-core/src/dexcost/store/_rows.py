@@ -8,11 +8,13 @@ stored; the writer logs it. Column order is ``EVENT_COLUMNS`` / ``TASK_COLUMNS``
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from dexcost._models import Event, Task
@@ -220,18 +222,83 @@ def event_from_row(row: Mapping[str, Any] | Any) -> Event:
 # --- tasks -----------------------------------------------------------------------------
 
 
-def task_row(t: Task, updated_at: datetime, *, lenient: bool = False) -> Row:
-    """The ``tasks`` row of ``t`` as it is now (see ``TASK_COLUMNS``).
+#: The Task fields a snapshot copies, in ``TASK_COLUMNS`` order (metadata apart).
+TASK_FIELDS = (
+    "task_id",
+    "task_type",
+    "customer_id",
+    "project_id",
+    "parent_task_id",
+    "status",
+    "started_at",
+    "ended_at",
+    "total_cost_usd",
+    "llm_cost_usd",
+    "external_cost_usd",
+    "compute_cost_usd",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cached_tokens",
+    "total_cache_creation_tokens",
+    "retry_count",
+    "retry_cost_usd",
+    "event_count",
+    "error_type",
+)
+_TASK_GETTER = attrgetter(*TASK_FIELDS)
+
+
+class TaskSnapshot:
+    """A task's fields as they were when it was put; converted later by the writer."""
+
+    __slots__ = ("metadata", "taken_at", "values")
+
+    def __init__(self, task: Task) -> None:
+        try:
+            self.values: tuple[Any, ...] = _TASK_GETTER(task)
+        except AttributeError:
+            self.values = tuple(getattr(task, name, None) for name in TASK_FIELDS)
+        metadata = getattr(task, "metadata", None)
+        if isinstance(metadata, dict):
+            # The tracker keeps adding to the live dict.
+            metadata = dict(metadata) if metadata else None
+        self.metadata: Any = metadata
+        self.taken_at = time.time()
+
+
+def task_row(snapshot: TaskSnapshot, *, lenient: bool = False) -> Row:
+    """The ``tasks`` row of a snapshot (see ``TASK_COLUMNS``).
 
     With ``lenient``, a field that cannot be converted is stored as its text instead of
     raising.
     """
+    (
+        task_id,
+        task_type,
+        customer_id,
+        project_id,
+        parent_task_id,
+        status,
+        started_at,
+        ended_at,
+        total,
+        llm,
+        external,
+        compute,
+        input_tokens,
+        output_tokens,
+        cached_tokens,
+        cache_creation_tokens,
+        retry_count,
+        retry_cost,
+        event_count,
+        error_type,
+    ) = snapshot.values
 
     def conv(convert: Callable[[Any], Any], value: object) -> Any:
         return _lenient(convert, value) if lenient else convert(value)
 
-    def money(name: str) -> tuple[str | None, int | None]:
-        value = getattr(t, name, None)
+    def money(value: object) -> tuple[str | None, int | None]:
         try:
             return money_pair(value)
         except Exception:
@@ -239,32 +306,30 @@ def task_row(t: Task, updated_at: datetime, *, lenient: bool = False) -> Row:
                 raise
             return text(value), None
 
-    def get(name: str) -> Any:
-        return getattr(t, name, None) if lenient else getattr(t, name)
-
+    updated = datetime.fromtimestamp(snapshot.taken_at, UTC)
     return (
-        conv(uuid_text, get("task_id")),
-        text(get("task_type")),
-        text(get("customer_id")),
-        text(get("project_id")),
-        conv(uuid_text, get("parent_task_id")),
-        text(get("status")),
-        conv(format_ts, get("started_at")),
-        None if get("ended_at") is None else conv(format_ts, get("ended_at")),
-        *money("total_cost_usd"),
-        *money("llm_cost_usd"),
-        *money("external_cost_usd"),
-        *money("compute_cost_usd"),
-        conv(integer, get("total_input_tokens")),
-        conv(integer, get("total_output_tokens")),
-        conv(integer, get("total_cached_tokens")),
-        conv(integer, get("total_cache_creation_tokens")),
-        conv(integer, get("retry_count")),
-        *money("retry_cost_usd"),
-        conv(integer, get("event_count")),
-        text(get("error_type")),
-        to_json(get("metadata")),
-        format_ts(updated_at),
+        conv(uuid_text, task_id),
+        text(task_type),
+        text(customer_id),
+        text(project_id),
+        conv(uuid_text, parent_task_id),
+        text(status),
+        conv(format_ts, started_at),
+        None if ended_at is None else conv(format_ts, ended_at),
+        *money(total),
+        *money(llm),
+        *money(external),
+        *money(compute),
+        conv(integer, input_tokens),
+        conv(integer, output_tokens),
+        conv(integer, cached_tokens),
+        conv(integer, cache_creation_tokens),
+        conv(integer, retry_count),
+        *money(retry_cost),
+        conv(integer, event_count),
+        text(error_type),
+        to_json(snapshot.metadata),
+        format_ts(updated),
     )
 
 

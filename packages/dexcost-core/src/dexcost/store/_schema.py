@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ._schema_v2 import V2 as _V2
+
 #: Column names of ``events``, in the order rows are written.
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -143,7 +145,7 @@ _V1 = [
 ]
 
 #: ``MIGRATIONS[i]`` upgrades a store from schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1,)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)

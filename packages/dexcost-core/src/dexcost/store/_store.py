@@ -19,15 +19,13 @@ import sys
 import threading
 import time
 import weakref
-from datetime import datetime, timezone
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
 from dexcost._models import Event, Task
 
 from ._connect import open_write_connection
-from ._rows import task_row
-from ._values import Row
+from ._rows import TaskSnapshot
 from ._writer import BATCH_SIZE, BatchWriter
 
 log = logging.getLogger("dexcost.store")
@@ -40,13 +38,6 @@ FORK_WAIT = 10.0
 _NOT_STARTED = "not started"
 _RUNNING = "running"
 _CLOSED = "closed"
-
-
-class _TaskRow:
-    __slots__ = ("row",)
-
-    def __init__(self, row: Row) -> None:
-        self.row = row
 
 
 class _Flush:
@@ -97,16 +88,12 @@ class LocalStore:
 
     def put_task(self, task: Task) -> None:
         """Queue an upsert of ``task`` as it is now (its fields are copied at once)."""
-        now = datetime.now(timezone.utc)
         try:
-            row = task_row(task, now)
+            snapshot = TaskSnapshot(task)
         except Exception:
-            try:
-                row = task_row(task, now, lenient=True)
-            except Exception:
-                log.exception("dexcost could not convert task %r; it was not stored", task)
-                return
-        self._put(_TaskRow(row))
+            log.exception("dexcost could not copy task %r; it was not stored", task)
+            return
+        self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
 
@@ -207,15 +194,15 @@ class LocalStore:
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
         events: list[Event] = [x for x in batch if type(x) is Event]
-        tasks: list[Row] = []
+        tasks: list[TaskSnapshot] = []
         markers: list[_Flush] = []
         stop = False
         if len(events) != len(batch):
             events = []
             for item in batch:
                 kind = type(item)
-                if kind is _TaskRow:
-                    tasks.append(item.row)  # type: ignore[attr-defined]
+                if kind is TaskSnapshot:
+                    tasks.append(item)  # type: ignore[arg-type]
                 elif kind is _Flush:
                     markers.append(item)  # type: ignore[arg-type]
                 elif item is _STOP:
@@ -231,7 +218,7 @@ class LocalStore:
                 marker.done.set()
         return stop
 
-    def _write(self, events: list[Event], tasks: list[Row]) -> bool:
+    def _write(self, events: list[Event], tasks: list[TaskSnapshot]) -> bool:
         with self._conn_lock:
             conn = self._conn
             if conn is None:

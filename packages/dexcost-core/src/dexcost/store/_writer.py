@@ -16,8 +16,8 @@ from typing import Any
 from dexcost._models import Event
 
 from ._connect import is_busy
+from ._rows import TaskSnapshot, lenient_event_row, task_row
 from ._rows import event_rows as _convert_events
-from ._rows import lenient_event_row
 from ._schema import EVENT_COLUMNS, TASK_COLUMNS
 from ._values import Row, sanitize_row
 
@@ -56,6 +56,20 @@ def event_rows(events: Sequence[Event]) -> list[Row]:
     return rows
 
 
+def task_rows(snapshots: Sequence[TaskSnapshot]) -> list[Row]:
+    """Convert task snapshots to rows, leniently where needed."""
+    rows: list[Row] = []
+    for snapshot in snapshots:
+        try:
+            rows.append(task_row(snapshot))
+        except Exception:
+            try:
+                rows.append(task_row(snapshot, lenient=True))
+            except Exception:
+                log.exception("dexcost could not convert a task %r", snapshot.values)
+    return rows
+
+
 class BatchWriter:
     """Writes batches through one connection; owned by one thread at a time."""
 
@@ -66,22 +80,23 @@ class BatchWriter:
     def write(
         self,
         events: Sequence[Event],
-        task_rows: Sequence[Row],
+        tasks: Sequence[TaskSnapshot],
         give_up: Callable[[], bool] = lambda: False,
     ) -> bool:
-        """Write ``events`` and ``task_rows`` in one transaction; True once committed.
+        """Write ``events`` and ``tasks`` in one transaction; True once committed.
 
         Busy errors (another process holds the write lock) are retried until
         ``give_up()`` says so; other operational errors a few times. What cannot be
         written is logged with its size, never dropped silently.
         """
         rows = event_rows(events)
+        converted = task_rows(tasks)
         delay = 0.05
         other_errors = 0
         warned = False
         while True:
             try:
-                self._transaction(rows, task_rows)
+                self._transaction(rows, converted)
                 if warned:
                     log.warning("dexcost store %s is writable again", self.path)
                 return True
@@ -94,7 +109,7 @@ class BatchWriter:
                     log.error(
                         "dexcost could not write %d events and %d tasks to %s: %s",
                         len(rows),
-                        len(task_rows),
+                        len(converted),
                         self.path,
                         exc,
                     )

@@ -1,0 +1,3 @@
+"""Capture layers that need no framework: :mod:`dexcost.adapters.http` (paid HTTP APIs)."""
+
+__all__: list[str] = []

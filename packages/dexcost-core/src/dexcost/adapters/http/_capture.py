@@ -1,0 +1,272 @@
+"""What every HTTP library wrapper shares: the hot-path check, the scope claim, the record.
+
+A wrapper first asks :func:`_begin` whether the call is to be recorded at all: tracking
+is on, no billing layer owns the call already, and the URL resolves to a price (a domain
+rate or a catalog entry). For the common case, a host nobody prices, that is reading
+the host and one dict lookup, and nothing else. Only then does the wrapper claim the billing scope
+(:mod:`dexcost._scope`), so a provider SDK above it or a transport below it records
+nothing, and hands the response to its library's ``finish`` function, which prices it
+now or once the user has read the body (:mod:`._body`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dexcost import _api, _guard, _scope
+from dexcost.catalog import PricedService, get_default_catalog, resolve_service
+from dexcost.catalog._domain_rates import default_registry
+from dexcost.catalog._match import normalize_host, split_url, url_path
+
+if TYPE_CHECKING:
+    from dexcost._tracker import CostTracker
+    from dexcost.instrument._patch import WrapperFn
+
+__all__ = [
+    "LAYER",
+    "Call",
+    "Finish",
+    "Host",
+    "Target",
+    "async_wrapper",
+    "authority",
+    "set_tracker",
+    "sync_wrapper",
+]
+
+#: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
+LAYER = "http"
+
+#: ``host(instance, args, kwargs)``: the host (or ``host:port``) a call goes to; cheap.
+Host = Callable[[Any, tuple[Any, ...], dict[str, Any]], str]
+#: ``target(instance, args, kwargs) -> (url, method)``: asked only when the host is priced.
+Target = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[str, str]"]
+#: ``finish(call, instance, args, kwargs, response) -> response``: price now or later.
+Finish = Callable[["Call", Any, tuple[Any, ...], dict[str, Any], Any], Any]
+
+_perf_ns = time.perf_counter_ns
+_owner = _scope.current_billing_layer
+_claim = _scope.claim
+_release = _scope.release
+_guarded = _guard.call
+
+# The tracker passed to track_http(); None means the one dexcost.init() created.
+_explicit: list[CostTracker | None] = [None]
+
+
+def set_tracker(tracker: CostTracker | None) -> None:
+    """Record into ``tracker``, or into the global tracker of ``dexcost.init()`` when None."""
+    _explicit[0] = tracker
+
+
+def _tracker() -> CostTracker | None:
+    tracker = _explicit[0]
+    return tracker if tracker is not None else _api.get_tracker()
+
+
+class Call:
+    """One priced HTTP call in flight: where it goes, who prices it, where it is recorded."""
+
+    __slots__ = ("host", "latency_ms", "library", "method", "path", "priced", "tracker")
+
+    def __init__(self, tracker: CostTracker, target: _Target, library: str, method: str) -> None:
+        self.tracker = tracker
+        self.priced = target.priced
+        self.host = target.host
+        self.path = target.path
+        self.library = library
+        self.method = method
+        self.latency_ms = 0
+
+    @property
+    def needs_body(self) -> bool:
+        """Whether pricing reads the response body (else headers are enough)."""
+        return self.priced.needs_body
+
+    def record(self, status: int, headers: object, body: object) -> None:
+        """Price the response and record it in the current task (or the session task).
+
+        Only 2xx answers are recorded: paid APIs do not bill rejected or failed requests,
+        and a redirect is billed, if at all, by the request that follows it. A call that
+        prices to zero with some confidence (a poll of a running job, a free endpoint) is
+        not an event; one that could not be priced is, with confidence ``unknown``.
+        """
+        if not 200 <= status < 300:
+            return
+        priced = self.priced
+        result = priced.extract_cost(headers, body)
+        if not result.amount and result.confidence != "unknown":
+            return
+        details: dict[str, Any] = {
+            "library": self.library,
+            "method": self.method.upper(),
+            "host": self.host,
+            "path": self.path,
+            "status": status,
+            "latency_ms": self.latency_ms,
+        }
+        catalog = priced.catalog if priced.entry is not None else None
+        self.tracker.current().record_cost(
+            result.service_name,
+            result.amount,
+            cost_confidence=result.confidence,
+            pricing_source=result.pricing_source,
+            pricing_version=catalog.version if catalog is not None else None,
+            details=details,
+        )
+
+    def __repr__(self) -> str:
+        return f"<http.Call {self.library} {self.method} {self.host}{self.path}>"
+
+
+def authority(url: str) -> str:
+    """The ``host[:port]`` part of an absolute URL (what :func:`split_url` gives, faster)."""
+    i = url.find("://")
+    start = i + 3 if i >= 0 else 0
+    end = url.find("/", start)
+    found = url[start:end] if end >= 0 else url[start:]
+    if "?" in found or "#" in found:
+        return split_url(url)[0]
+    return found
+
+
+class _Target:
+    """Who prices one URL, and the host and path (no query) that go into the details."""
+
+    __slots__ = ("host", "path", "priced")
+
+    def __init__(self, url: str, priced: PricedService) -> None:
+        authority, end = split_url(url)
+        self.priced = priced
+        self.host = normalize_host(authority) or authority.rpartition("@")[2]
+        self.path = url_path(url, end)
+
+
+class _Prices:
+    """What one catalog and one set of domain rates say about hosts and URLs, cached.
+
+    Replaced as a whole (never cleared in place) when the catalog or the rates change,
+    so an answer computed from the old ones can never land in the new cache.
+    """
+
+    __slots__ = ("catalog", "hosts", "rates", "resolved")
+    LIMIT = 4096
+
+    def __init__(self, catalog: Any, rates: Any) -> None:
+        self.catalog = catalog
+        self.rates = rates
+        self.hosts: dict[str, bool] = {}
+        self.resolved: dict[tuple[str, str], _Target | None] = {}
+
+    def may_price(self, host: str) -> bool:
+        """Whether any entry or rate names this host (its paths and methods aside)."""
+        known = self.hosts.get(host)
+        if known is None:
+            known = bool(self.catalog._index.candidates(host) or self.rates.candidates(host))
+            if len(self.hosts) >= self.LIMIT:
+                self.hosts = {}
+            self.hosts[host] = known
+        return known
+
+    def resolve(self, url: str, method: str) -> _Target | None:
+        """:func:`resolve_service` for ``url`` (cached without its query string)."""
+        key = (method, url.partition("?")[0].partition("#")[0])
+        try:
+            return self.resolved[key]
+        except KeyError:
+            pass
+        priced = resolve_service(url, method, catalog=self.catalog)
+        target = _Target(key[1], priced) if priced is not None else None
+        if len(self.resolved) >= self.LIMIT:
+            self.resolved = {}
+        self.resolved[key] = target
+        return target
+
+
+_prices: list[_Prices] = [_Prices(None, None)]
+
+
+def _current_prices() -> _Prices:
+    prices = _prices[0]
+    catalog = get_default_catalog()
+    rates = default_registry._index  # replaced, not mutated, when a rate changes
+    if prices.catalog is not catalog or prices.rates is not rates:
+        prices = _prices[0] = _Prices(catalog, rates)
+    return prices
+
+
+def _begin(
+    library: str,
+    host: Host,
+    target: Target,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Call | None:
+    """The hot path: a :class:`Call` if this request is to be recorded, else None.
+
+    For a host nobody prices this is one dict lookup after reading the host.
+    """
+    tracker = _tracker()
+    if tracker is None:
+        return None
+    prices = _current_prices()
+    if not prices.may_price(host(instance, args, kwargs)):
+        return None
+    url, method = target(instance, args, kwargs)
+    resolved = prices.resolve(url, method)
+    if resolved is None:
+        return None
+    return Call(tracker, resolved, library, method)
+
+
+def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
+    """The wrapper for a library's synchronous send method."""
+    site = f"http.{library}"
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _owner() is not None:
+            return wrapped(*args, **kwargs)
+        call = _guarded(site, None, _begin, library, host, target, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = _claim(LAYER)
+        if token is None:
+            return wrapped(*args, **kwargs)
+        started = _perf_ns()
+        try:
+            response = wrapped(*args, **kwargs)
+        finally:
+            _release(token)
+        call.latency_ms = (_perf_ns() - started) // 1_000_000
+        return _guarded(site, response, finish, call, instance, args, kwargs, response)
+
+    return wrapper
+
+
+def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
+    """The wrapper for a library's coroutine send method."""
+    site = f"http.{library}"
+
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _owner() is not None:
+            return await wrapped(*args, **kwargs)
+        call = _guarded(site, None, _begin, library, host, target, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = _claim(LAYER)
+        if token is None:
+            return await wrapped(*args, **kwargs)
+        started = _perf_ns()
+        try:
+            response = await wrapped(*args, **kwargs)
+        finally:
+            _release(token)
+        call.latency_ms = (_perf_ns() - started) // 1_000_000
+        return _guarded(site, response, finish, call, instance, args, kwargs, response)
+
+    return wrapper

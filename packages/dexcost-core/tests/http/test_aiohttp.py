@@ -1,0 +1,87 @@
+"""aiohttp's ClientSession against the local server: the body is always the user's to read."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+import dexcost
+
+
+async def test_json_body_priced_when_read(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search", {"costDollars": {"total": 0.0142}}, gzip=True)
+    async with (
+        dexcost.task("t"),
+        aiohttp.ClientSession() as session,
+        session.post(server.url("api.exa.ai", "/search"), json={}) as response,
+    ):
+        assert events() == []  # headers only so far
+        assert await response.json() == {"costDollars": {"total": 0.0142}}
+    (event,) = events()
+    assert (event["service_name"], event["cost_usd"]) == ("exa_search", "0.0142")
+    assert event["details"]["library"] == "aiohttp"
+    assert event["details"]["method"] == "POST"
+
+
+async def test_header_entry_recorded_at_once(
+    server: Any, tracker: Any, events: Any, price: Any
+) -> None:
+    server.route("/v5/person/enrich", {"data": {}}, headers={"X-Call-Credits-Spent": "2"})
+    async with dexcost.task("t"), aiohttp.ClientSession() as session:
+        response = await session.get(server.url("api.peopledatalabs.com", "/v5/person/enrich"))
+        assert [Decimal(e["cost_usd"]) for e in events()] == [price("people_data_labs", 2)]
+        response.release()
+
+
+async def test_iter_chunked_download_intact_and_priced(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    body = {"costDollars": {"total": 0.05}, "results": [{"text": "z" * 4000}] * 50}
+    server.route("/contents", body, chunk=8192)
+    expected = hashlib.sha256(server.routes["/contents"].body).digest()
+    digest = hashlib.sha256()
+    async with (
+        dexcost.task("t"),
+        aiohttp.ClientSession() as session,
+        session.post(server.url("api.exa.ai", "/contents")) as response,
+    ):
+        async for chunk in response.content.iter_chunked(1000):
+            digest.update(chunk)
+    assert digest.digest() == expected
+    assert [e["cost_usd"] for e in events()] == ["0.05"]
+
+
+async def test_released_unread_is_priced_from_headers(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/search", {"costDollars": {"total": 0.7}, "pad": "p" * 100_000}, chunk=4096)
+    async with (
+        dexcost.task("t"),
+        aiohttp.ClientSession() as session,
+        session.post(server.url("api.exa.ai", "/search")) as response,
+    ):
+        await response.content.readexactly(10)
+    (event,) = events()
+    assert event["cost_usd"] != "0.7"
+    assert event["cost_confidence"] == "estimated"
+
+
+async def test_base_url_and_unknown_host(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search.json", {})
+    async with dexcost.task("t"):
+        async with (
+            aiohttp.ClientSession(base_url=server.url("serpapi.com", "/")) as session,
+            session.get("search.json", params={"q": "x"}) as response,
+        ):
+            await response.read()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(server.url("cdn.example.org", "/search.json")) as response,
+        ):
+            await response.read()
+    assert [(e["service_name"], e["details"]["path"]) for e in events()] == [
+        ("serpapi", "/search.json")
+    ]

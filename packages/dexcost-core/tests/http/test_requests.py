@@ -1,0 +1,246 @@
+"""requests (over urllib3) against the local server: pricing, streams, scope, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+
+import dexcost
+from dexcost.adapters.http import untrack_http
+from dexcost.adapters.http._body import BODY_LIMIT
+from dexcost.catalog import ServiceCatalog
+
+PINECONE = "my-index-c7556fa.svc.us-east1-aws.pinecone.io"
+
+
+def test_per_request_entry_records_once_with_details(
+    server: Any, tracker: Any, events: Any, price: Any
+) -> None:
+    server.route("/search.json", {"organic_results": []})
+    with dexcost.task("research") as t:
+        r = requests.get(server.url("serpapi.com", "/search.json?q=coffee&api_key=sk-secret"))
+    assert r.json() == {"organic_results": []}
+    (event,) = events()
+    assert event["task_id"] == str(t.task_id)
+    assert event["service_name"] == "serpapi"
+    assert Decimal(event["cost_usd"]) == price("serpapi")
+    assert event["cost_confidence"] == "estimated"
+    assert event["pricing_source"] == "service_catalog"
+    assert event["pricing_version"] == ServiceCatalog.load_bundled().version
+    details = event["details"]
+    assert details["library"] == "requests"
+    assert details["method"] == "GET"
+    assert details["host"] == "serpapi.com"
+    assert details["path"] == "/search.json"  # no query string, so no api_key
+    assert details["status"] == 200
+    assert isinstance(details["latency_ms"], int)
+    assert "sk-secret" not in json.dumps(event)
+
+
+def test_per_unit_from_body(server: Any, tracker: Any, events: Any, price: Any) -> None:
+    server.route("/query", {"matches": [], "usage": {"readUnits": 7}})
+    with dexcost.task("rag"):
+        requests.post(server.url(PINECONE, "/query"), json={"topK": 3})
+    (event,) = events()
+    assert event["service_name"] == "pinecone"
+    assert Decimal(event["cost_usd"]) == price("pinecone", 7)
+
+
+def test_reported_charge_in_body_is_exact(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search", {"costDollars": {"total": 0.0125}, "results": []})
+    with dexcost.task("research"):
+        requests.post(server.url("api.exa.ai", "/search"), json={"query": "x"})
+    (event,) = events()
+    assert (event["service_name"], event["cost_usd"], event["cost_confidence"]) == (
+        "exa_search",
+        "0.0125",
+        "exact",
+    )
+
+
+def test_credits_from_a_header(server: Any, tracker: Any, events: Any, price: Any) -> None:
+    server.route("/api/v1/", b"<html></html>", headers={"Spb-cost": "25"})
+    with dexcost.task("scrape"):
+        requests.get(server.url("app.scrapingbee.com", "/api/v1/?url=https://example.com"))
+    (event,) = events()
+    assert event["service_name"] == "scrapingbee"
+    assert Decimal(event["cost_usd"]) == price("scrapingbee", 25)
+
+
+def test_gzip_body_is_priced_from_the_decoded_json(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search", {"costDollars": {"total": 0.02}}, gzip=True)
+    with dexcost.task("research"):
+        r = requests.post(server.url("api.exa.ai", "/search"))
+    assert r.json() == {"costDollars": {"total": 0.02}}
+    assert [e["cost_usd"] for e in events()] == ["0.02"]
+
+
+def test_host_not_in_the_catalog_records_nothing(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/data", {"x": 1})
+    with dexcost.task("t"):
+        assert requests.get(server.url("internal.example.org", "/data")).json() == {"x": 1}
+    assert events() == []
+    assert len(server.hits) == 1
+
+
+def test_llm_host_is_left_to_the_provider_layer(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/v1/chat/completions", {"choices": []})
+    with dexcost.task("t"):
+        requests.post(server.url("api.openai.com", "/v1/chat/completions"), json={})
+    assert events() == []
+
+
+def test_recorded_once_through_requests_and_urllib3(server: Any, tracker: Any, events: Any) -> None:
+    from dexcost.instrument._patch import installed
+
+    assert {p.target for p in installed("http")} >= {
+        "requests.sessions:Session.send",
+        "urllib3.connectionpool:HTTPConnectionPool.urlopen",
+    }
+    server.route("/search.json", {})
+    with dexcost.task("t"):
+        requests.get(server.url("serpapi.com", "/search.json"))
+        requests.Session().get(server.url("serpapi.com", "/search.json"))
+    assert [e["details"]["library"] for e in events()] == ["requests", "requests"]
+
+
+def test_redirect_followed_inside_send_is_one_call(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search.json", status=302, headers={"Location": "/final.json"})
+    server.route("/final.json", {"ok": True})
+    with dexcost.task("t"):
+        r = requests.get(server.url("serpapi.com", "/search.json"))
+    assert r.json() == {"ok": True}
+    assert len(server.hits) == 2
+    (event,) = events()
+    assert event["details"]["path"] == "/search.json"
+
+
+def test_error_answers_are_not_billed(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search.json", {"error": "Invalid API key"}, status=401)
+    with dexcost.task("t"):
+        r = requests.get(server.url("serpapi.com", "/search.json"))
+    assert r.status_code == 401
+    assert events() == []
+
+
+def test_outside_a_task_costs_land_in_the_session_task(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/search.json", {})
+    requests.get(server.url("serpapi.com", "/search.json"))
+    (event,) = events()
+    sessions = {str(s.task_id) for s in tracker.sessions.active}
+    assert event["task_id"] in sessions
+
+
+def test_connection_refused_propagates_untouched(server: Any, tracker: Any, events: Any) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://serpapi.com:{port}/search.json"
+
+    def attempt() -> BaseException:
+        with dexcost.task("t"), pytest.raises(requests.ConnectionError) as caught:
+            requests.get(url, timeout=5)
+        return caught.value
+
+    captured = attempt()
+    untrack_http()
+    plain = attempt()
+    assert type(captured) is type(plain)
+    assert type(captured.args[0]) is type(plain.args[0])
+    assert type(captured.__context__) is type(plain.__context__)
+    assert events() == []
+
+
+# -- streamed responses -------------------------------------------------------------------
+
+
+def test_streamed_download_is_intact_and_recorded_once(
+    server: Any, tracker: Any, events: Any, price: Any
+) -> None:
+    payload = bytes(range(256)) * 8192  # 2 MiB, chunked on the wire
+    server.route("/search.json", payload, chunk=65536, headers={"Content-Type": "image/png"})
+    digest = hashlib.sha256()
+    with (
+        dexcost.task("t"),
+        requests.get(server.url("serpapi.com", "/search.json"), stream=True) as r,
+    ):
+        for chunk in r.iter_content(chunk_size=10_000):
+            digest.update(chunk)
+    assert digest.digest() == hashlib.sha256(payload).digest()
+    assert [Decimal(e["cost_usd"]) for e in events()] == [price("serpapi")]
+
+
+def test_streamed_body_priced_when_the_user_has_read_it(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    body = {"costDollars": {"total": 0.031}, "results": [{"text": "x" * 5000}] * 20}
+    server.route("/contents", body, chunk=4096, gzip=True)
+    with dexcost.task("t"):
+        r = requests.post(server.url("api.exa.ai", "/contents"), stream=True)
+        assert events() == []  # nothing read yet, nothing priced yet
+        assert r.json() == body
+    (event,) = events()
+    assert (event["cost_usd"], event["cost_confidence"]) == ("0.031", "exact")
+
+
+def test_streamed_body_read_raw_by_the_user(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search", {"costDollars": {"total": 0.004}}, gzip=True)
+    with dexcost.task("t"):
+        r = requests.post(server.url("api.exa.ai", "/search"), stream=True)
+        raw = b""
+        while chunk := r.raw.read(7):
+            raw += chunk
+    assert json.loads(__import__("gzip").decompress(raw)) == {"costDollars": {"total": 0.004}}
+    assert [e["cost_usd"] for e in events()] == ["0.004"]
+
+
+def test_stream_closed_early_is_priced_from_headers(server: Any, tracker: Any, events: Any) -> None:
+    server.route("/search", {"costDollars": {"total": 0.5}, "pad": "x" * 200_000}, chunk=1024)
+    entry = ServiceCatalog.load_bundled().get("exa_search")
+    assert entry is not None
+    assert entry.rule.fallback is not None
+    with (
+        dexcost.task("t"),
+        requests.post(server.url("api.exa.ai", "/search"), stream=True) as r,
+    ):
+        first = next(r.iter_content(100))
+    assert first.startswith(b'{"costDollars"')
+    (event,) = events()
+    fallback: Any = entry.rule.fallback
+    assert Decimal(event["cost_usd"]) == fallback.price
+    assert event["cost_confidence"] == "estimated"
+
+
+def test_body_over_the_limit_is_priced_from_headers(server: Any, tracker: Any, events: Any) -> None:
+    body = {"pad": "x" * (BODY_LIMIT + 10), "costDollars": {"total": 0.9}}
+    server.route("/search", body)
+    with dexcost.task("t"):
+        r = requests.post(server.url("api.exa.ai", "/search"))
+    assert r.json()["costDollars"] == {"total": 0.9}
+    (event,) = events()
+    assert event["cost_usd"] != "0.9"
+    assert event["cost_confidence"] == "estimated"
+
+
+def test_free_endpoint_is_no_event_but_unpriceable_call_is(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/account.json", {"plan": "starter"})  # serpapi prices this at 0
+    server.route("/vectors/upsert", {"upsertedCount": 2})  # pinecone reports no read units
+    with dexcost.task("t"):
+        requests.get(server.url("serpapi.com", "/account.json"))
+        requests.post(server.url(PINECONE, "/vectors/upsert"))
+    (event,) = events()
+    assert (event["service_name"], event["cost_usd"], event["cost_confidence"]) == (
+        "pinecone",
+        "0",
+        "unknown",
+    )
