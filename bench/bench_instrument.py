@@ -2,7 +2,8 @@
 
 Each configuration runs in its own fresh subprocess (patches never leak between them):
 the plain openai SDK (baseline), dexcost initialised without patching (a control for
-what merely running dexcost costs), dexcost instrumenting openai, and, when installed,
+what merely running dexcost costs), dexcost's patch on calls an outer layer owns (the
+wrapper alone), dexcost instrumenting openai, and, when installed,
 OpenInference's and OpenLLMetry's OpenAI instrumentors exporting to in-memory span
 exporters. Every call goes to the same fake transport (``httpx.MockTransport`` with a
 canned gpt-4o-mini answer: JSON, or 52 SSE chunks ending in a usage chunk), so no
@@ -12,7 +13,9 @@ The processes run their timed blocks round-robin, so all of them meet the same s
 and fast phases of the host; a configuration's overhead is the median over the rounds
 of (its block median - the baseline's block median in the same round), in wall time and
 in CPU time of the calling thread (background threads, such as dexcost's store writer,
-excluded). Target for dexcost: at most 25 µs per call.
+excluded). A last table splits dexcost's time, measured call by call in one process:
+its instrumentation layer, the core's recording, the store writer.
+Target for dexcost: at most 25 µs per call.
 
     python bench/bench_instrument.py              # 2000 timed calls (500 streamed)
     python bench/bench_instrument.py --n 400      # quicker, noisier
@@ -44,6 +47,7 @@ WORDS = [f"word{i} " for i in range(49)]
 CONFIGS = [
     "openai (baseline)",
     "dexcost (init, no patch)",
+    "dexcost (patched, outer layer owns)",
     "dexcost",
     "OpenInference",
     "OpenLLMetry",
@@ -155,9 +159,14 @@ def setup(name: str) -> Callable[[], int]:
         import dexcost
 
         db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "instrument.db"
-        patch = ["openai"] if name == "dexcost" else []
+        patch = [] if name == "dexcost (init, no patch)" else ["openai"]
         dexcost.init(buffer_path=str(db), auto_instrument=patch, track_http=False)
         dexcost.task("bench").__enter__()  # every timed call runs inside one open task
+        if name == "dexcost (patched, outer layer owns)":
+            # The cost of the patch alone: another billing layer owns every call.
+            from dexcost._scope import billing_scope
+
+            billing_scope("outer").__enter__()
 
         def recorded() -> int:
             dexcost.flush()
@@ -212,6 +221,53 @@ def child(name: str, stream: bool, block: int, warmup: int) -> None:
         calls += block
         print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
     print(json.dumps({"recorded": recorded() - before, "calls": calls}), flush=True)
+
+
+def breakdown(stream: bool, n: int) -> list[tuple[str, str]]:
+    """Where dexcost's time goes, in this process: CPU µs of the calling thread per call,
+    paired call by call against the same call owned by an outer layer (patch inert)."""
+    import dexcost
+    import dexcost._tracker as tracker_module
+    from dexcost._scope import billing_scope
+
+    db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "breakdown.db"
+    dexcost.init(buffer_path=str(db), auto_instrument=["openai"], track_http=False)
+    tracker = dexcost.get_tracker()
+    assert tracker is not None
+    dexcost.task("bench").__enter__()
+    call = _call(_client(), stream)
+
+    def owned() -> None:
+        with billing_scope("outer"):
+            call()
+
+    def paired() -> float:
+        for _ in range(max(20, n // 10)):
+            owned()
+            call()
+        deltas = []
+        for i in range(n):  # alternate which goes first, so order effects cancel
+            first, second = (owned, call) if i % 2 else (call, owned)
+            start = time.thread_time_ns()
+            first()
+            middle = time.thread_time_ns()
+            second()
+            a, b = middle - start, time.thread_time_ns() - middle
+            deltas.append(b - a if first is owned else a - b)
+        return statistics.median(deltas) / 1000
+
+    record = tracker_module.CostTracker.record_llm_call
+    put_event = tracker.store.put_event
+    held: list[Any] = []
+    rows = []
+    tracker_module.CostTracker.record_llm_call = lambda *a, **k: None  # type: ignore[method-assign]
+    rows.append(("instrumentation layer (recording stubbed out)", f"{paired():+.1f}"))
+    tracker_module.CostTracker.record_llm_call = record  # type: ignore[method-assign]
+    tracker.store.put_event = held.append  # type: ignore[method-assign]
+    rows.append(("+ core recording (store writer not woken)", f"{paired():+.1f}"))
+    tracker.store.put_event = put_event  # type: ignore[method-assign]
+    rows.append(("+ store writer (as shipped)", f"{paired():+.1f}"))
+    return rows
 
 
 # -- the parent ---------------------------------------------------------------------------
@@ -301,7 +357,11 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.breakdown:
+        print(json.dumps(breakdown(args.stream, args.n)))
+        return
     if args.child:
         child(args.child, args.stream, args.block, args.warmup)
         return
@@ -322,6 +382,17 @@ def main() -> None:
         print("  ".join("-" * w for w in widths))
         for row in rows:
             print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        parts = subprocess.run(
+            [sys.executable, __file__, "--breakdown", "--n", str(n)]
+            + (["--stream"] if stream else []),
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+        print("dexcost, where the time goes (calling thread's CPU µs per call, in one process):")
+        for label, value in json.loads(parts.stdout):
+            print(f"  {label:<48} {value}")
 
 
 if __name__ == "__main__":

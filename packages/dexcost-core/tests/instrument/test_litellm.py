@@ -296,3 +296,17 @@ def test_uninstrument_restores_functions_and_removes_the_callback(
     call()
     wait_for_litellm_threads()
     assert events() == []
+
+
+def test_failure_of_a_call_imported_before_instrumenting_is_recorded_once(
+    both: dexcost.CostTracker, call: Any, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json(
+        {"error": {"message": "Rate limit reached", "type": "requests"}}, status=429
+    )
+    with pytest.raises(litellm.RateLimitError):
+        call(from_import_completion)
+    wait_for_litellm_threads()
+    event = one_event()
+    assert event["error_type"] == "rate_limit"
+    assert event["details"]["via"] == "litellm"

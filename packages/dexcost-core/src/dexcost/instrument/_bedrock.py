@@ -188,32 +188,34 @@ class _ConverseEvents(StreamObserver):
 class _InvokeChunks(StreamObserver):
     """InvokeModelWithResponseStream: the last chunk has the invocation metrics."""
 
-    __slots__ = ("call", "chunks", "details", "last")
+    __slots__ = ("call", "details")
+    per_item = False
 
     def __init__(self, call: _Call, details: dict[str, Any]) -> None:
         super().__init__(call.started_ns)
         self.call = call
         self.details = details
-        self.last: Any = None
-        self.chunks = 0
-
-    def observe(self, event: Any) -> None:
-        chunk = event.get("chunk")
-        if chunk is not None:
-            self.last = chunk
-            self.chunks += 1
 
     def record(self) -> None:
         usage = None
-        if self.last is not None:
-            data = json.loads(self.last.get("bytes") or b"{}")
+        chunk = self.last.get("chunk") if isinstance(self.last, dict) else None
+        if chunk is not None:
+            data = _json(chunk.get("bytes"))
             metrics = (
                 data.get("amazon-bedrock-invocationMetrics") if isinstance(data, dict) else None
             )
             if isinstance(metrics, dict):
                 usage = _metrics_usage(metrics)
         # Without metrics, each chunk is about one token of output.
-        _finish_stream(self, usage, self.chunks * 4)
+        _finish_stream(self, usage, self.items * 4)
+
+
+def _json(data: Any) -> Any:
+    """Parsed JSON, or None for a body that is not (an error page, binary output)."""
+    try:
+        return json.loads(data or b"null")
+    except ValueError:
+        return None
 
 
 def _finish_stream(observer: Any, usage: Usage | None, output_chars: int) -> None:
@@ -242,7 +244,7 @@ class _Body(StreamObserver):
     def record(self) -> None:
         body: Any = None
         if self.completed and self.data:
-            body = json.loads(bytes(self.data))
+            body = _json(bytes(self.data))
         self.call.record(_invoke_usage(self.headers, body), self.details, self.latency)
 
 

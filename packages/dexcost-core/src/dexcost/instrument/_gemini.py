@@ -105,7 +105,7 @@ def _record(
 class _Chunks(StreamObserver):
     """Each chunk carries the cumulative usage so far: the last one has the totals."""
 
-    __slots__ = ("chars", "instance", "kwargs", "last", "tracker")
+    __slots__ = ("chars", "instance", "kwargs", "tracker")
 
     def __init__(
         self, tracker: CostTracker, instance: Any, kwargs: dict[str, Any], started_ns: int
@@ -114,11 +114,9 @@ class _Chunks(StreamObserver):
         self.tracker = tracker
         self.instance = instance
         self.kwargs = kwargs
-        self.last: Any = None
         self.chars = 0
 
     def observe(self, chunk: Any) -> None:
-        self.last = chunk
         if chunk.usage_metadata is None:
             self.chars += _response_text_chars(chunk)
 

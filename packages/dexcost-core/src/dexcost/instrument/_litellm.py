@@ -17,6 +17,7 @@ cost (it knows the prices of every provider it routes to):
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,7 @@ def _send(
 class _Chunks(StreamObserver):
     """A litellm stream: usage in the last chunk, or attached by litellm at its end."""
 
-    __slots__ = ("chars", "kwargs", "last", "operation", "tracker", "usage")
+    __slots__ = ("chars", "kwargs", "operation", "tracker", "usage")
 
     def __init__(
         self, tracker: CostTracker, kwargs: dict[str, Any], started_ns: int, operation: str
@@ -143,12 +144,10 @@ class _Chunks(StreamObserver):
         self.tracker = tracker
         self.kwargs = kwargs
         self.operation = operation
-        self.last: Any = None
         self.usage: Any = None
         self.chars = 0
 
     def observe(self, chunk: Any) -> None:
-        self.last = chunk
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
@@ -253,10 +252,9 @@ def _from_callback(
         usage = _usage(usage_obj)
     else:
         usage = Usage(as_int(slo.get("prompt_tokens")), as_int(slo.get("completion_tokens")))
-    latency = None
     try:
         latency = max(0, int((end - start).total_seconds() * 1000))
-    except (TypeError, AttributeError):
+    except (TypeError, AttributeError):  # litellm passes datetimes; anything else: unknown
         latency = 0
     details: dict[str, Any] = {"operation": str(slo.get("call_type") or "completion")}
     if slo.get("stream"):
@@ -283,8 +281,7 @@ def _failed_from_callback(
 
 
 def _ns_of(start: Any) -> int:
-    import time
-
+    """``start`` (a datetime) on the ``perf_counter_ns`` clock, for the latency."""
     try:
         elapsed = (time.time() - start.timestamp()) * 1e9
     except (TypeError, AttributeError):

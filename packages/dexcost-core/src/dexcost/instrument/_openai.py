@@ -233,7 +233,7 @@ def _add_response_fields(details: dict[str, Any], result: Any) -> None:
 class _Stream(StreamObserver):
     """Base of the OpenAI stream observers: remembers the call, records at the end."""
 
-    __slots__ = ("chars", "handler", "instance", "kwargs", "last", "tracker", "usage")
+    __slots__ = ("carrier", "chars", "handler", "instance", "kwargs", "tracker", "usage")
 
     def __init__(
         self,
@@ -249,16 +249,17 @@ class _Stream(StreamObserver):
         self.instance = instance
         self.kwargs = kwargs
         self.usage: Any = None
-        self.last: Any = None  # the item that carries model / id / service tier
+        self.carrier: Any = None  # what carries model / id / service tier (else: last item)
         self.chars = 0
+
+    def estimate(self) -> Usage:
+        """Usage estimated from what was read (no usage came)."""
+        return _estimated(self.kwargs, self.chars)
 
     def record(self) -> None:
         handler, kwargs = self.handler, self.kwargs
         provider, host = _where(self.instance)
-        if self.usage is not None:
-            usage = handler.read_usage(self.usage)
-        else:
-            usage = _estimated(kwargs, self.chars)
+        usage = self.estimate() if self.usage is None else handler.read_usage(self.usage)
         details = _details(handler.operation, host, kwargs.get("model"))
         details["stream"] = True
         if not self.completed:
@@ -266,23 +267,32 @@ class _Stream(StreamObserver):
         ttft = self.time_to_first_item_ms()
         if ttft is not None:
             details["time_to_first_token_ms"] = ttft
-        _add_response_fields(details, self.last)
-        model = getattr(self.last, "model", None) or kwargs.get("model")
+        carrier = self.last if self.carrier is None else self.carrier
+        _add_response_fields(details, carrier)
+        model = getattr(carrier, "model", None) or kwargs.get("model")
         record_llm(
             self.tracker, provider, model, usage, self.latency_ms(), details, error=self.error
         )
 
 
 class _ChatStream(_Stream):
-    """Chat / legacy completion chunks, ``include_usage`` asked: usage in the last chunk."""
+    """Chat / legacy completion chunks, ``include_usage`` asked: usage in the last chunk.
+
+    Nothing is looked at per chunk; a stream cut before its usage chunk is estimated at
+    a token per content chunk (what OpenAI sends).
+    """
 
     __slots__ = ()
+    per_item = False
 
-    def observe(self, chunk: Any) -> None:
-        self.last = chunk
-        usage = chunk.usage
-        if usage is not None:
-            self.usage = usage
+    def estimate(self) -> Usage:
+        usage = _estimated(self.kwargs, 0)
+        usage.output_tokens = max(self.items - 1, 0)  # minus the opening role chunk
+        return usage
+
+    def record(self) -> None:
+        self.usage = getattr(self.last, "usage", None)
+        super().record()
 
 
 class _ChatStreamEstimating(_Stream):
@@ -291,7 +301,6 @@ class _ChatStreamEstimating(_Stream):
     __slots__ = ()
 
     def observe(self, chunk: Any) -> None:
-        self.last = chunk
         usage = chunk.usage
         if usage is not None:  # some compatible servers send it anyway
             self.usage = usage
@@ -312,7 +321,7 @@ class _ResponsesStream(_Stream):
     def observe(self, event: Any) -> None:
         response = getattr(event, "response", None)
         if response is not None:
-            self.last = response
+            self.carrier = response
             if response.usage is not None:
                 self.usage = response.usage
         elif event.type == "response.output_text.delta":

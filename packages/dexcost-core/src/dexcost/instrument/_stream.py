@@ -35,8 +35,9 @@ class StreamObserver:
     """Sees each item of one stream; :meth:`record` runs once, in the call's context.
 
     Subclasses keep only what they need from the items (usage, model, a count) and
-    record in :meth:`record`. ``completed`` is True when the stream was read to its
-    end, ``error`` is the exception that ended it early, if any.
+    record in :meth:`record`. ``last`` is the last item seen and ``items`` how many
+    were; ``completed`` is True when the stream was read to its end, ``error`` is the
+    exception that ended it early, if any.
     """
 
     __slots__ = (
@@ -45,12 +46,17 @@ class StreamObserver:
         "completed",
         "error",
         "first_item_ns",
+        "items",
+        "last",
         "requested",
         "started_ns",
     )
 
     #: Where errors in this observer are reported (``_guard`` site name).
     site = "instrument.stream"
+    #: False when ``last`` and ``items`` are all :meth:`record` needs: :meth:`observe`
+    #: is then not called at all, which keeps long streams cheap.
+    per_item = True
 
     def __init__(self, started_ns: int) -> None:
         self._once = [True]
@@ -59,6 +65,8 @@ class StreamObserver:
         self.first_item_ns: int | None = None
         self.completed = False
         self.error: BaseException | None = None
+        self.last: Any = None
+        self.items = 0
         #: False for a lazy stream not read yet: its request was never sent.
         self.requested = True
 
@@ -104,28 +112,48 @@ def _held(it: Iterator[Any], layer: str) -> Iterator[Any]:
 
 def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
     """Yield ``it``'s items unchanged, showing each to ``observer``; finish at the end."""
-    observe = observer.observe
-    watching = True
-    first = True
     observer.requested = True
     try:
-        for item in it:
-            if first:
-                observer.first_item_ns = time.perf_counter_ns()
-                first = False
-            if watching:
-                try:
-                    observe(item)
-                except Exception as exc:  # our bug: stop watching, never break the stream
-                    watching = False
-                    _guard.report(observer.site, exc)
-            yield item
+        for item in it:  # the first item, then the rest in the loop for its kind
+            observer.first_item_ns = time.perf_counter_ns()
+            observer.last = item
+            observer.items = 1
+            if observer.per_item:
+                yield from _each(item, it, observer)
+            else:
+                yield item
+                for rest in it:  # the same iterator, after its first item
+                    observer.last = rest
+                    observer.items += 1
+                    yield rest
+            break
         observer.completed = True
     except Exception as exc:
         observer.error = exc
         raise
     finally:
         observer.finish()
+
+
+def _each(first: Any, it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
+    """The per-item loop: :meth:`StreamObserver.observe` sees every item."""
+    observe = observer.observe
+    watching = True
+    item = first
+    while True:
+        if watching:
+            try:
+                observe(item)
+            except Exception as exc:  # our bug: stop watching, never break the stream
+                watching = False
+                _guard.report(observer.site, exc)
+        yield item
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        observer.last = item
+        observer.items += 1
 
 
 class TrackedStream(ObjectProxy):
@@ -239,7 +267,9 @@ class TrackedAsyncStream(ObjectProxy):
                 _scope.release(token)
         if observer.first_item_ns is None:
             observer.first_item_ns = time.perf_counter_ns()
-        if self._self_watching:
+        observer.last = item
+        observer.items += 1
+        if observer.per_item and self._self_watching:
             try:
                 observer.observe(item)
             except Exception as exc:  # our bug: stop watching, never break the stream
