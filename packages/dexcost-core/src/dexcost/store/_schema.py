@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ._schema_v2 import V2 as _V2
+from ._schema_v3 import V3 as _V3
 
 #: Column names of ``events``, in the order rows are written.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -145,7 +146,7 @@ _V1 = [
 ]
 
 #: ``MIGRATIONS[i]`` upgrades a store from schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)

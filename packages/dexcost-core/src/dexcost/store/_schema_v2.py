@@ -36,23 +36,35 @@ def _values(row: str) -> str:
     )
 
 
-def _apply(row: str, sign: str) -> str:
-    """An upsert adding (``sign`` ``+``) or removing (``-``) one event from the roll-up."""
-    keys = ", ".join(("day", *ROLLUP_KEYS))
+def _measures(row: str, sign: str) -> str:
+    """The measure values of one event row, added (``+``) or removed (``-``)."""
     return (
-        f"INSERT INTO event_days ({keys}, n, cost_hi, cost_lo, big, input_tokens,"
-        " output_tokens, cached_tokens, cache_creation_tokens)"
-        f" VALUES ({_values(row)} {sign}1, {sign}COALESCE({row}.cost_pico / 1000000, 0),"
+        f" {sign}1, {sign}COALESCE({row}.cost_pico / 1000000, 0),"
         f" {sign}COALESCE({row}.cost_pico % 1000000, 0), {sign}({row}.cost_pico IS NULL),"
         f" {sign}COALESCE({row}.input_tokens, 0), {sign}COALESCE({row}.output_tokens, 0),"
-        f" {sign}COALESCE({row}.cached_tokens, 0), {sign}COALESCE({row}.cache_creation_tokens, 0))"
-        f" ON CONFLICT ({keys}) DO UPDATE SET n = n + excluded.n,"
-        " cost_hi = cost_hi + excluded.cost_hi, cost_lo = cost_lo + excluded.cost_lo,"
-        " big = big + excluded.big, input_tokens = input_tokens + excluded.input_tokens,"
-        " output_tokens = output_tokens + excluded.output_tokens,"
-        " cached_tokens = cached_tokens + excluded.cached_tokens,"
-        " cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens;"
+        f" {sign}COALESCE({row}.cached_tokens, 0), {sign}COALESCE({row}.cache_creation_tokens, 0)"
     )
+
+
+#: ``INSERT INTO event_days (...)``: the head of every roll-up upsert.
+INTO_EVENT_DAYS = (
+    f"INSERT INTO event_days ({', '.join(('day', *ROLLUP_KEYS))}, n, cost_hi, cost_lo, big,"
+    " input_tokens, output_tokens, cached_tokens, cache_creation_tokens)"
+)
+#: The tail of every roll-up upsert: an existing key row gets the measures added.
+ADD_ON_CONFLICT = (
+    f" ON CONFLICT ({', '.join(('day', *ROLLUP_KEYS))}) DO UPDATE SET n = n + excluded.n,"
+    " cost_hi = cost_hi + excluded.cost_hi, cost_lo = cost_lo + excluded.cost_lo,"
+    " big = big + excluded.big, input_tokens = input_tokens + excluded.input_tokens,"
+    " output_tokens = output_tokens + excluded.output_tokens,"
+    " cached_tokens = cached_tokens + excluded.cached_tokens,"
+    " cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens"
+)
+
+
+def _apply(row: str, sign: str) -> str:
+    """An upsert adding (``sign`` ``+``) or removing (``-``) one event from the roll-up."""
+    return f"{INTO_EVENT_DAYS} VALUES ({_values(row)}{_measures(row, sign)}){ADD_ON_CONFLICT};"
 
 
 #: The attribution columns of ``task_days`` (its key, after ``day``).

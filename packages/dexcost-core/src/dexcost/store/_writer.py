@@ -16,9 +16,11 @@ from typing import Any
 from dexcost._models import Event
 
 from ._connect import is_busy
+from ._rollup import add_new, existing_ids, split_new
 from ._rows import TaskSnapshot, lenient_event_row, task_row
 from ._rows import event_rows as _convert_events
 from ._schema import EVENT_COLUMNS, TASK_COLUMNS
+from ._schema_v3 import ADD_STORED_EVENT
 from ._values import Row, sanitize_row
 
 log = logging.getLogger("dexcost.store")
@@ -42,6 +44,10 @@ def _upsert(table: str, columns: Sequence[str], key: str) -> str:
 
 
 EVENT_UPSERT = _upsert("events", EVENT_COLUMNS, "event_id")
+# Inserts of events known to be new: an upsert costs three times more, the events
+# table having an update trigger.
+EVENT_INSERT = EVENT_UPSERT[: EVENT_UPSERT.index(" ON CONFLICT")]
+EVENT_INSERT_NEW = EVENT_INSERT.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 TASK_UPSERT = _upsert("tasks", TASK_COLUMNS, "task_id")
 
 
@@ -125,7 +131,7 @@ class BatchWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                conn.executemany(EVENT_UPSERT, rows)
+                self._events(rows)
             if task_rows:
                 conn.executemany(TASK_UPSERT, task_rows)
         except sqlite3.OperationalError:
@@ -134,25 +140,46 @@ class BatchWriter:
             # A malformed row: start again, one row at a time.
             self._rollback()
             conn.execute("BEGIN IMMEDIATE")
-            bad = self._one_by_one(EVENT_UPSERT, rows, "event")
+            bad = self._one_by_one(EVENT_UPSERT, rows, "event", rollup=True)
             bad += self._one_by_one(TASK_UPSERT, task_rows, "task")
             if bad > _MAX_LOGGED_BAD_ROWS:
                 log.error("dexcost skipped %d malformed records in one batch", bad)
         conn.execute("COMMIT")
 
-    def _one_by_one(self, sql: str, rows: Sequence[Row], kind: str) -> int:
+    def _events(self, rows: Sequence[Row]) -> None:
+        """Insert the events and add the new ones to the roll-up, in Python.
+
+        Usually every event is new: one ``INSERT OR IGNORE`` inserts them all. When it
+        skipped some (an event put again, here or before), it is undone and the batch
+        split: first versions are inserted, then the rest upserted, so each replacing
+        upsert's update trigger moves its event in the roll-up.
+        """
+        conn = self.conn
+        conn.execute("SAVEPOINT dexcost_events")
+        if conn.executemany(EVENT_INSERT_NEW, rows).rowcount == len(rows):
+            add_new(conn, rows)
+        else:
+            conn.execute("ROLLBACK TO dexcost_events")
+            inserts, upserts = split_new(rows, existing_ids(conn, rows))
+            if inserts:
+                conn.executemany(EVENT_INSERT, inserts)
+                add_new(conn, inserts)
+            if upserts:
+                conn.executemany(EVENT_UPSERT, upserts)
+        conn.execute("RELEASE dexcost_events")
+
+    def _one_by_one(self, sql: str, rows: Sequence[Row], kind: str, rollup: bool = False) -> int:
         bad = 0
-        execute = self.conn.execute
         for row in rows:
             try:
-                execute(sql, row)
+                self._one(sql, row, rollup)
                 continue
             except sqlite3.OperationalError:
                 raise
             except Exception:
                 pass
             try:
-                execute(sql, sanitize_row(row))
+                self._one(sql, sanitize_row(row), rollup)
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
@@ -160,6 +187,18 @@ class BatchWriter:
                 if bad <= _MAX_LOGGED_BAD_ROWS:
                     log.error("dexcost could not store %s %s: %s", kind, _key(row), exc)
         return bad
+
+    def _one(self, sql: str, row: Row, rollup: bool) -> None:
+        """Write one row; with ``rollup``, add it to ``event_days`` if it is a new event."""
+        execute = self.conn.execute
+        if not rollup:
+            execute(sql, row)
+            return
+        key = (row[0],)
+        new = execute("SELECT 1 FROM events WHERE event_id = ?", key).fetchone() is None
+        execute(sql, row)
+        if new:
+            execute(ADD_STORED_EVENT, key)
 
     def _rollback(self) -> None:
         try:
