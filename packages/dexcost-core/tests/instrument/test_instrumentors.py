@@ -71,6 +71,31 @@ def test_init_instruments_every_installed_sdk_and_close_restores_them(tmp_path: 
     assert vars(botocore.client.BaseClient)["_make_api_call"] is make_api_call
 
 
+def test_init_patches_an_sdk_only_when_the_program_imports_it(tmp_path: Path) -> None:
+    code = (
+        "import sys, dexcost\n"
+        f"dexcost.init(buffer_path={str(tmp_path / 'lazy.db')!r}, track_http=False)\n"
+        "print(sorted(dexcost.get_tracker().instrumented))\n"
+        f"print(sorted(m for m in {SDK_MODULES!r} if m in sys.modules))\n"
+        "from openai.resources.chat.completions.completions import Completions\n"
+        "print(type(vars(Completions)['create']).__name__)\n"
+        "dexcost.close()\n"
+        "print(type(vars(Completions)['create']).__name__)\n"
+    )
+    src = Path(dexcost.__file__).parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(src), "PATH": "", "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+    lines = out.stdout.split("\n")
+    assert lines[0] == str(sorted(ALL_SUPPORTED_INSTRUMENTS))
+    assert lines[1] == "[]"  # init() imported none of them
+    assert lines[2:4] == ["FunctionWrapper", "function"]  # patched on import, restored
+
+
 def test_init_with_an_empty_list_patches_nothing(tmp_path: Path) -> None:
     dexcost.init(buffer_path=str(tmp_path / "none.db"), auto_instrument=[], track_http=False)
     tracker = dexcost.get_tracker()

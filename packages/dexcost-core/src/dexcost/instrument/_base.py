@@ -12,9 +12,12 @@ through the guard, so the user's call returns and raises exactly what it would h
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import wrapt
 
 from dexcost import _guard, _scope
 
@@ -42,11 +45,13 @@ class Instrumentor:
         self._lock = threading.RLock()
         self._patches: list[_patch.Patch] = []
         self._installed = False
+        self._pending = False  # waiting for the SDK to be imported
+        self._hooked = False  # the import hook is registered (it cannot be removed)
         self.tracker: CostTracker | None = None
 
     @property
     def is_instrumented(self) -> bool:
-        """True while the SDK is patched for a tracker."""
+        """True while the SDK is patched for a tracker (or will be, once imported)."""
         return self.tracker is not None
 
     @property
@@ -78,9 +83,13 @@ class Instrumentor:
             self.tracker = tracker
 
     def ensure_patched(self) -> None:
-        """Install the patches without a tracker (for clients that bring their own)."""
+        """Install the patches without a tracker (for clients that bring their own).
+
+        When the program has not imported the SDK yet, the patches are installed when it
+        does (an import hook), so ``init()`` imports no SDK the program does not use.
+        """
         with self._lock:
-            if self._installed:
+            if self._installed or self._pending:
                 return
             if not self.is_available():
                 raise ModuleNotFoundError(
@@ -88,22 +97,40 @@ class Instrumentor:
                     f"installed (pip install {self.pip_name})",
                     name=self.import_name,
                 )
-            try:
-                self._install()
-            except BaseException:
-                self._remove_patches()
-                raise
-            self._installed = True
+            if self.import_name in sys.modules:
+                self._install_now()
+                return
+            self._pending = True
+            if not self._hooked:
+                self._hooked = True
+                wrapt.register_post_import_hook(self._on_import, self.import_name)
 
     def uninstrument(self) -> None:
         """Restore every patched method; does nothing when not instrumented."""
         with self._lock:
             self.tracker = None
+            self._pending = False
             if not self._installed:
                 return
             self._installed = False
             self._remove_patches()
             self._teardown()
+
+    def _install_now(self) -> None:
+        try:
+            self._install()
+        except BaseException:
+            self._remove_patches()
+            raise
+        self._installed = True
+
+    def _on_import(self, module: Any) -> None:
+        """The SDK was just imported: install the patches if still wanted."""
+        with self._lock:
+            if not self._pending:
+                return
+            self._pending = False
+            _guard.call(f"instrument.{self.name}.install", None, self._install_now)
 
     def tracker_for(self, instance: Any) -> CostTracker | None:
         """The tracker that records a call on ``instance`` (None: do not record)."""
