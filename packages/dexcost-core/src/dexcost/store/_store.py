@@ -49,6 +49,8 @@ class _Flush:
 
 
 _STOP = object()
+#: How long the writer waits for more records after the first one of a batch.
+LINGER_SECONDS = 0.1
 
 
 class LocalStore:
@@ -66,6 +68,8 @@ class LocalStore:
         self._lock = threading.Lock()  # guards state changes
         self._queue: SimpleQueue[object] = SimpleQueue()
         self._put = self._queue.put
+        # Cuts the writer's linger short: set by flush() and close().
+        self._urgent = threading.Event()
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
@@ -103,6 +107,7 @@ class LocalStore:
         """Block until everything put before this call is committed; True on success."""
         marker = _Flush()
         self._put(marker)
+        self._urgent.set()
         if self._state is not _RUNNING:
             self._not_running()
         return marker.done.wait(timeout) and marker.ok
@@ -122,6 +127,7 @@ class LocalStore:
         try:
             if state is _RUNNING and thread is not None:
                 self._put(_STOP)
+                self._urgent.set()
             if thread is not None and thread is not threading.current_thread():
                 thread.join()  # also when another thread is closing: wait for the writer
             self._drain_sync()
@@ -177,9 +183,17 @@ class LocalStore:
 
     def _run(self) -> None:
         queue = self._queue
-        get, get_nowait = queue.get, queue.get_nowait
+        get, get_nowait, size = queue.get, queue.get_nowait, queue.qsize
+        urgent = self._urgent
         while True:
             batch = [get()]
+            # Linger briefly so a trickle of events is written as one batch: waking the
+            # writer (and committing) once per event costs the recording threads far more
+            # than the write itself. flush() and close() cut the wait short; a full queue
+            # skips it.
+            if not urgent.is_set() and size() < BATCH_SIZE:
+                urgent.wait(LINGER_SECONDS)
+            urgent.clear()
             try:
                 while len(batch) < BATCH_SIZE:
                     batch.append(get_nowait())
@@ -294,6 +308,7 @@ class LocalStore:
         # Queued records belong to the parent, which writes them.
         self._queue = SimpleQueue()
         self._put = self._queue.put
+        self._urgent = threading.Event()
         self._thread = None
         if self._state is _RUNNING:
             self._state = _NOT_STARTED
