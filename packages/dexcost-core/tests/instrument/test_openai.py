@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gc
-import warnings
 import logging
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
