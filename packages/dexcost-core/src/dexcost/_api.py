@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import uuid
 from typing import Any
@@ -215,8 +216,6 @@ def close() -> None:
 
 
 def _shutdown(tracker: CostTracker) -> None:
-    import sys
-
     http = sys.modules.get("dexcost.adapters.http")  # imported only if capture was started
     if http is not None and http.is_tracking_http():
         http.untrack_http()

@@ -24,6 +24,14 @@ _END_STATUSES = ("success", "failed")
 _utc = timezone.utc
 
 
+def _check_cost_event_type(event_type: str) -> None:
+    if event_type not in _COST_EVENT_TYPES:
+        raise ValueError(
+            f"event_type must be 'external_cost' or 'compute_cost', got {event_type!r}; "
+            "record LLM calls with record_llm_call() and retries with mark_retry()"
+        )
+
+
 class TrackedTask:
     """An open task: record costs into it, then :meth:`end` it exactly once.
 
@@ -85,11 +93,7 @@ class TrackedTask:
         details: dict[str, Any] | None = None,
     ) -> Event:
         """Record a non-LLM cost (a paid API call, compute time) against this task."""
-        if event_type not in _COST_EVENT_TYPES:
-            raise ValueError(
-                f"event_type must be 'external_cost' or 'compute_cost', got {event_type!r}; "
-                "record LLM calls with record_llm_call() and retries with mark_retry()"
-            )
+        _check_cost_event_type(event_type)
         return self._emit(
             Event(
                 event_id=uuid7(),
@@ -114,10 +118,7 @@ class TrackedTask:
         event_type: str = "external_cost",
     ) -> Event:
         """Record ``units`` of a service priced from the rate registry (units × rate)."""
-        if event_type not in _COST_EVENT_TYPES:
-            raise ValueError(
-                f"event_type must be 'external_cost' or 'compute_cost', got {event_type!r}"
-            )
+        _check_cost_event_type(event_type)
         rates = self._tracker.rates
         rate = rates.get(service)
         if rate is None:

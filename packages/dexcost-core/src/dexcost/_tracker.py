@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -56,7 +57,7 @@ class CostTracker:
 
             config = get_config() or DexcostConfig()
         if buffer_path is not None:
-            config = _replace(config, buffer_path=buffer_path)
+            config = dataclasses.replace(config, buffer_path=buffer_path)
         self.config = config
         self.pricing = pricing if pricing is not None else PricingEngine()
         self.rates = RateRegistry()
@@ -369,21 +370,20 @@ class CostTracker:
         event.task_type = task.task_type
         if self._redactor and event.details:
             event.details = self._redactor(event.details)
-        ended_ancestors = None
+        ended_ancestors: list[Task] = []
         with self._lock:
             node: TrackedTask | None = tracked
             while node is not None:
                 add_event(node.task, event)
                 if node._ended:
-                    ended_ancestors = [*(ended_ancestors or ()), node.task]
+                    ended_ancestors.append(node.task)
                 node = node._parent
             if event.is_retry:
                 tracked._retries.append(event)
         self.store.put_event(event)
         # A child that outlives its parent still rolls up; rewrite the ended rows.
-        if ended_ancestors:
-            for ancestor in ended_ancestors:
-                self._persist(ancestor)
+        for ancestor in ended_ancestors:
+            self._persist(ancestor)
         if self._console:
             from ._console import print_event
 
@@ -428,12 +428,6 @@ class CostTracker:
                 set_retry_flag(node.task, target, False)
         self.store.put_event(target)
         for node in lineage(tracked):
-            if node.ended or node is tracked:
+            if node.ended:  # open tasks are written at end() and flush()
                 self._persist(node.task)
         return target
-
-
-def _replace(config: DexcostConfig, **changes: Any) -> DexcostConfig:
-    from dataclasses import replace
-
-    return replace(config, **changes)
