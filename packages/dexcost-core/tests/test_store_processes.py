@@ -224,3 +224,23 @@ def test_forked_child_gets_its_own_writer(tmp_path: Path) -> None:
     assert store.flush(timeout=60)
     assert counts(path) == {"child": expected(2000), "parent": expected(2000)}
     store.close()
+
+
+def test_a_store_created_by_another_process_mid_open_is_not_called_foreign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Process B creates the file between process A reading version 0 and looking for
+    tables: A must open it as the dexcost store it is."""
+    from dexcost.store import _connect
+
+    path = tmp_path / "race.db"
+    _connect.open_write_connection(path).close()  # "process B" finished creating it
+    real = _connect.read_version
+    calls = {"n": 0}
+
+    def stale_first(conn: sqlite3.Connection) -> int:
+        calls["n"] += 1
+        return 0 if calls["n"] == 1 else real(conn)  # A's first read predates B's commit
+
+    monkeypatch.setattr(_connect, "read_version", stale_first)
+    _connect.open_write_connection(path).close()

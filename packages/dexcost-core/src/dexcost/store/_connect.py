@@ -54,7 +54,10 @@ def open_write_connection(path: Path, *, attempts: int = 50) -> sqlite3.Connecti
             version = read_version(conn)
             check_not_newer(version, path)
             if version == 0:
-                if has_foreign_tables(conn):
+                # Tables and the version commit together: if tables are visible now but
+                # the version read above was 0, another process has just created the
+                # store, so read the version again before calling the file foreign.
+                if has_foreign_tables(conn) and read_version(conn) == 0:
                     raise StoreError(
                         f"{path} is an SQLite database that dexcost did not create; point "
                         f"dexcost at a new file (DEXCOST_BUFFER_PATH or buffer_path=)"
