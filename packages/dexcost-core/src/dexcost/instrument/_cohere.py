@@ -1,16 +1,21 @@
-"""Cohere: chat and chat_stream, API v2 (``ClientV2``, ``client.v2``) and v1, sync and async.
+"""Cohere: chat, chat_stream and embed, API v2 (``ClientV2``, ``client.v2``) and v1, sync and async.
 
 Costs are read from ``billed_units`` (what Cohere charges), not ``tokens`` (which
 include prompt-template tokens). Responses carry no model name, so the requested one
 is reported. ``chat_stream`` is a generator that sends its request on the first read;
 the stream proxy owns the call while reading so HTTP capture stays silent.
+
+v1 ``embed`` is patched on ``Client`` / ``AsyncClient``, whose ``embed`` splits the
+texts into batches sent from a thread pool (where the caller's task is not visible) and
+merges the responses, summing their billed units: one call, one event. ``BaseCohere.embed``
+(the per-batch request, also behind ``Client.embed_stream``) is left alone.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
+from ._base import CallHandler, Instrumentor, ResultHandler, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
     as_int,
@@ -164,8 +169,31 @@ class _Handler(CallHandler):
         record_failure(tracker, "cohere", _model(kwargs), exc, started_ns, details)
 
 
+class _Embed(ResultHandler):
+    """``embed``: billed input tokens (image tokens included, and also kept apart)."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation  # type: ignore[misc]
+
+    def provider(self, instance: Any) -> str:
+        return "cohere"
+
+    def usage(self, kwargs: dict[str, Any], result: Any, details: dict[str, Any]) -> Usage:
+        response_id = getattr(result, "id", None)
+        if isinstance(response_id, str):
+            details["response_id"] = response_id
+        billed = getattr(getattr(result, "meta", None), "billed_units", None)
+        if billed is None:
+            chars = text_chars(kwargs.get("texts")) + text_chars(kwargs.get("inputs"))
+            return Usage(estimate_tokens(chars), estimated=True)
+        images = as_int(getattr(billed, "image_tokens", None))
+        if images:
+            details["image_tokens"] = images
+        return Usage(as_int(getattr(billed, "input_tokens", None)) + images)
+
+
 class CohereInstrumentor(Instrumentor):
-    """Records every Cohere chat call made through the ``cohere`` SDK."""
+    """Records every Cohere chat and embed call made through the ``cohere`` SDK."""
 
     name = "cohere"
     import_name = "cohere"
@@ -182,3 +210,8 @@ class CohereInstrumentor(Instrumentor):
             self._wrap(module, f"{sync_cls}.chat_stream", sync_wrapper(self, stream))
             self._wrap(module, f"{async_cls}.chat", async_wrapper(self, chat))
             self._wrap(module, f"{async_cls}.chat_stream", sync_wrapper(self, stream))
+        v2_embed, v1_embed = _Embed("embed"), _Embed("embed_v1")
+        self._wrap("cohere.v2.client", "V2Client.embed", sync_wrapper(self, v2_embed))
+        self._wrap("cohere.v2.client", "AsyncV2Client.embed", async_wrapper(self, v2_embed))
+        self._wrap("cohere.client", "Client.embed", sync_wrapper(self, v1_embed))
+        self._wrap("cohere.client", "AsyncClient.embed", async_wrapper(self, v1_embed))
