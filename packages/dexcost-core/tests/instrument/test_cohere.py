@@ -350,6 +350,8 @@ def test_uninstrument_restores_embed(
         (cohere.v2.client.AsyncV2Client, "embed"),
         (cohere.client.Client, "embed"),
         (cohere.client.AsyncClient, "embed"),
+        (cohere.base_client.BaseCohere, "embed"),
+        (cohere.base_client.AsyncBaseCohere, "embed"),
     ]
     originals = [vars(cls)[name] for cls, name in targets]
     tracker.instrument("cohere")
@@ -359,3 +361,21 @@ def test_uninstrument_restores_embed(
     fake_api.reply_json(embed_v2_response({"input_tokens": 1}))
     client.embed(model=EMBED_MODEL, input_type="search_query", texts=["a"])
     assert events() == []
+
+
+def test_v1_embed_stream_is_recorded_per_request(
+    instrumented: dexcost.CostTracker, fake_api: Any, events: Any, http: httpx.Client
+) -> None:
+    # embed_stream sends its batches through BaseCohere.embed on the caller's thread.
+    client = cohere.Client(api_key="test", base_url=fake_api.url, httpx_client=http)
+    fake_api.reply_json(embed_v1_response(2, 11))
+    fake_api.reply_json(embed_v1_response(1, 5))
+    with instrumented.task("index") as task:
+        out = list(
+            client.embed_stream(texts=["a", "b", "c"], model="embed-english-v3.0", batch_size=2)
+        )
+    assert len(out) == 3
+    assert [(e["task_id"], e["input_tokens"]) for e in events()] == [
+        (str(task.task_id), 11),
+        (str(task.task_id), 5),
+    ]
