@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 import dexcost
@@ -30,7 +31,7 @@ def test_sdk_call_recorded_by_the_provider_layer_only(server: Any, tracker: Any,
         client = anthropic.Anthropic(
             api_key="sk-test", base_url=server.url("api.anthropic.com", "")
         )
-        with dexcost.task("chat"):
+        with client, dexcost.task("chat"):
             client.messages.create(
                 model="claude-sonnet-4-6",
                 max_tokens=16,
@@ -41,3 +42,37 @@ def test_sdk_call_recorded_by_the_provider_layer_only(server: Any, tracker: Any,
     rows = read("SELECT event_type, input_tokens FROM events")
     assert [(r["event_type"], r["input_tokens"]) for r in rows] == [("llm_call", 12)]
     assert len(server.hits) == 1
+
+
+def test_cohere_embed_batches_sent_from_a_thread_pool_are_billed_once(
+    server: Any, tracker: Any, read: Any
+) -> None:
+    # cohere.Client.embed sends 96 texts per request from its own thread pool, where the
+    # caller's context (and so the SDK layer's ownership) is not visible; HTTP capture
+    # would otherwise bill each batch as the catalogued cohere_embed service as well.
+    cohere = pytest.importorskip("cohere")
+    body = {
+        "id": "emb-1",
+        "response_type": "embeddings_floats",
+        "embeddings": [[0.1]] * 50,
+        "texts": ["t"] * 50,
+        "meta": {"api_version": {"version": "1"}, "billed_units": {"input_tokens": 30}},
+    }
+    server.route("/v1/embed", body)
+    server.route("/v2/embed", {**body, "response_type": "embeddings_by_type", "embeddings": {}})
+    tracker.instrument("cohere")
+    try:
+        base_url = server.url("api.cohere.com", "")
+        with httpx.Client() as http, dexcost.task("index"):
+            v2 = cohere.ClientV2(api_key="k", base_url=base_url, httpx_client=http)
+            v1 = cohere.Client(api_key="k", base_url=base_url, httpx_client=http)
+            v2.embed(texts=["t"] * 100, model="embed-english-v3.0", input_type="search_query")
+            v1.embed(texts=["t"] * 100, model="embed-english-v3.0")
+    finally:
+        tracker.uninstrument("cohere")
+    rows = read("SELECT event_type, input_tokens FROM events WHERE event_type != 'task_end'")
+    assert [(r["event_type"], r["input_tokens"]) for r in rows] == [
+        ("llm_call", 30),
+        ("llm_call", 60),
+    ]
+    assert len(server.hits) == 3

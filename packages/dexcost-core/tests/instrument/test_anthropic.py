@@ -255,6 +255,56 @@ def test_with_raw_response_stream_is_tracked(
     assert_cached_usage(one_event(), output=15)
 
 
+def test_with_streaming_response_is_recorded_when_the_caller_parses(
+    instrumented: dexcost.CostTracker, client: anthropic.Anthropic, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(message())
+    with (
+        instrumented.task("streamed") as task,
+        client.messages.with_streaming_response.create(
+            model=MODEL, max_tokens=10, messages=MESSAGES
+        ) as response,
+    ):
+        assert events() == []  # the body is the caller's: nothing read yet
+        parsed = response.parse()
+        assert isinstance(parsed, anthropic.types.Message)
+        assert parsed is response.parse()
+    [event] = events()
+    assert event["task_id"] == str(task.task_id)
+    assert_cached_usage(event, output=6)
+
+
+def test_with_streaming_response_event_stream_is_tracked(
+    instrumented: dexcost.CostTracker, client: anthropic.Anthropic, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_sse(events_of(["Dear ", "customer"]))
+    with client.beta.messages.with_streaming_response.create(
+        model=MODEL, max_tokens=10, messages=MESSAGES, stream=True
+    ) as response:
+        assert [e.type for e in response.parse()][-1] == "message_stop"
+    event = one_event()
+    assert_cached_usage(event, output=15)
+    assert event["details"]["stream"] is True
+
+
+async def test_async_with_streaming_response(
+    instrumented: dexcost.CostTracker, aclient: anthropic.AsyncAnthropic, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(message())
+    fake_api.reply_sse(events_of(["x"]))
+    async with aclient.messages.with_streaming_response.create(
+        model=MODEL, max_tokens=10, messages=MESSAGES
+    ) as response:
+        assert (await response.parse()).usage.output_tokens == 6
+    async with aclient.messages.with_streaming_response.create(
+        model=MODEL, max_tokens=10, messages=MESSAGES, stream=True
+    ) as response:
+        assert [e.type async for e in await response.parse()][-1] == "message_stop"
+    plain, streamed = events()
+    assert_cached_usage(plain, output=6)
+    assert_cached_usage(streamed, output=15)
+
+
 def test_uninstrument_restores_every_patched_method(
     tracker: dexcost.CostTracker, client: anthropic.Anthropic, fake_api: Any, events: Any
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -185,4 +186,111 @@ def test_uninstrument_restores_the_per_request_methods(
     assert all(a is b for a, b in zip(originals, restored, strict=False))
     fake_api.reply_json(response())
     client.models.generate_content(model=MODEL, contents="hi")
+    assert events() == []
+
+
+EMBED_MODEL = "gemini-embedding-001"
+
+
+def test_embed_content_without_usage_is_estimated(
+    instrumented: dexcost.CostTracker, client: genai.Client, fake_api: Any, one_event: Any
+) -> None:
+    # The Gemini API's batchEmbedContents answers with the vectors only.
+    fake_api.reply_json({"embeddings": [{"values": [0.1, 0.2]}, {"values": [0.3, 0.4]}]})
+    with instrumented.task("index") as task:
+        result = client.models.embed_content(
+            model=EMBED_MODEL, contents=["refund policy", "shipping"]
+        )
+    assert result.embeddings is not None
+    assert len(result.embeddings) == 2
+    event = one_event()
+    assert event["task_id"] == str(task.task_id)
+    assert (event["provider"], event["model"]) == ("gemini", EMBED_MODEL)
+    assert (event["input_tokens"], event["output_tokens"]) == (6, 0)  # 21 characters
+    assert (event["cost_confidence"], event["details"]["usage"]) == ("estimated", "estimated")
+    assert event["details"]["operation"] == "embed_content"
+    assert Decimal(event["cost_usd"]) > 0
+
+
+def test_embed_content_usage_metadata_is_used_when_sent(
+    instrumented: dexcost.CostTracker, client: genai.Client, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json(
+        {"embeddings": [{"values": [0.1]}], "usageMetadata": {"promptTokenCount": 9}}
+    )
+    client.models.embed_content(model=f"models/{EMBED_MODEL}", contents="refund policy")
+    event = one_event()
+    assert (event["model"], event["input_tokens"]) == (EMBED_MODEL, 9)
+    expected = instrumented.pricing.get_cost(EMBED_MODEL, 9, 0, provider="gemini")
+    assert (Decimal(event["cost_usd"]), event["cost_confidence"]) == (
+        expected.cost_usd,
+        "computed",
+    )
+
+
+def test_vertex_embed_content_sums_the_token_statistics(
+    instrumented: dexcost.CostTracker, fake_api: Any, one_event: Any
+) -> None:
+    client = genai.Client(
+        vertexai=True, api_key="test-key", http_options=types.HttpOptions(base_url=fake_api.url)
+    )
+    fake_api.reply_json(
+        {
+            "predictions": [
+                {"embeddings": {"values": [0.1], "statistics": {"token_count": 5.0}}},
+                {"embeddings": {"values": [0.2], "statistics": {"token_count": 3.0}}},
+            ],
+            "metadata": {"billableCharacterCount": 20},
+        }
+    )
+    client.models.embed_content(model="text-embedding-005", contents=["hello", "world"])
+    client.close()
+    assert fake_api.requests[0]["path"].endswith("text-embedding-005:predict")
+    event = one_event()
+    assert (event["provider"], event["model"]) == ("vertex_ai", "text-embedding-005")
+    assert (event["input_tokens"], event["cost_confidence"]) == (8, "computed")
+    assert event["details"]["billable_character_count"] == 20
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+async def test_async_embed_content(
+    instrumented: dexcost.CostTracker, client: genai.Client, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json(
+        {"embeddings": [{"values": [0.1]}], "usageMetadata": {"promptTokenCount": 4}}
+    )
+    async with instrumented.task("async") as task:
+        await client.aio.models.embed_content(model=EMBED_MODEL, contents="hi")
+    await client.aio.aclose()
+    event = one_event()
+    assert (event["task_id"], event["input_tokens"]) == (str(task.task_id), 4)
+
+
+def test_embed_content_error_is_recorded_and_raised(
+    instrumented: dexcost.CostTracker, client: genai.Client, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json(
+        {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}},
+        status=429,
+    )
+    with pytest.raises(errors.ClientError):
+        client.models.embed_content(model=EMBED_MODEL, contents="hi")
+    event = one_event()
+    assert (event["error_type"], event["model"]) == ("rate_limit", EMBED_MODEL)
+    assert event["details"]["operation"] == "embed_content"
+
+
+def test_uninstrument_restores_embed_content(
+    tracker: dexcost.CostTracker, client: genai.Client, fake_api: Any, events: Any
+) -> None:
+    classes = (genai.models.Models, genai.models.AsyncModels)
+    originals = [vars(cls)["embed_content"] for cls in classes]
+    instrument_gemini(tracker)
+    assert all(
+        vars(cls)["embed_content"] is not o for cls, o in zip(classes, originals, strict=True)
+    )
+    uninstrument_gemini()
+    assert all(vars(cls)["embed_content"] is o for cls, o in zip(classes, originals, strict=True))
+    fake_api.reply_json({"embeddings": [{"values": [0.1]}]})
+    client.models.embed_content(model=EMBED_MODEL, contents="hi")
     assert events() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -409,6 +410,122 @@ def test_with_raw_response_is_recorded_once_and_parses_to_the_same_object(
     assert parsed.usage is not None
     assert parsed.usage.prompt_tokens == 1117
     assert one_event()["input_tokens"] == 1117
+
+
+def test_with_streaming_response_is_recorded_when_the_caller_parses(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(completion())
+    with (
+        instrumented.task("streamed") as task,
+        client.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=MESSAGES
+        ) as response,
+    ):
+        assert isinstance(response, openai._response.APIResponse)
+        assert response.http_response.status_code == 200
+        assert events() == []  # the body is not read until the caller asks
+        parsed = response.parse()
+        assert parsed is response.parse()
+        assert isinstance(parsed, openai.types.chat.ChatCompletion)
+    event = only(events())
+    assert event["task_id"] == str(task.task_id)
+    assert (event["model"], event["input_tokens"], event["cached_tokens"]) == (MODEL, 1117, 1024)
+    assert Decimal(event["cost_usd"]) == expected_cost(instrumented, event) > 0
+
+
+def test_with_streaming_response_stream_is_tracked(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_sse(chunks(["a", "b"], usage=True), done=True)
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        stream = response.parse()
+        assert isinstance(stream, openai.Stream)
+        assert stream is response.parse()
+        received = list(stream)
+    assert [c.choices[0].delta.content for c in received if c.choices] == ["", "a", "b", None]
+    event = only(events())
+    assert (event["input_tokens"], event["output_tokens"]) == (20, 2)
+    assert event["details"]["stream"] is True
+    assert "stream_completed" not in event["details"]
+
+
+def test_with_streaming_response_stream_left_early_records_at_the_end_of_the_block(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_sse(chunks(["a", "b", "c"], usage=True), done=True)
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        next(iter(response.parse()))
+        assert events() == []
+    event = only(events())  # recorded on leaving the block, not at garbage collection
+    assert event["details"]["stream_completed"] is False
+
+
+def test_with_streaming_response_lands_in_the_task_that_made_the_call(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json(completion())
+    manager = client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES
+    )
+    with instrumented.task("sender") as task:
+        response = manager.__enter__()  # the request is sent here
+        reader = threading.Thread(target=response.parse)  # read where the task is unknown
+        reader.start()
+        reader.join()
+        manager.__exit__(None, None, None)
+    assert one_event()["task_id"] == str(task.task_id)
+
+
+def test_with_streaming_response_read_by_lines_is_left_to_the_caller(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(completion())
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES
+    ) as response:
+        body = "".join(response.iter_lines())
+    assert '"prompt_tokens": 1117' in body  # every byte reached the caller
+    assert events() == []  # a documented limit: only parse() is recorded
+
+
+async def test_async_with_streaming_response_plain_and_streamed(
+    instrumented: dexcost.CostTracker, aclient: openai.AsyncOpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(completion())
+    fake_api.reply_sse(chunks(["a"], usage=True), done=True)
+    async with instrumented.task("async") as task:
+        async with aclient.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=MESSAGES
+        ) as response:
+            parsed = await response.parse()
+            assert parsed is await response.parse()
+        async with aclient.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        ) as response:
+            stream = await response.parse()
+            assert isinstance(stream, openai.AsyncStream)
+            assert len([c async for c in stream]) == 4
+    plain, streamed = events()
+    assert {plain["task_id"], streamed["task_id"]} == {str(task.task_id)}
+    assert (plain["input_tokens"], streamed["input_tokens"]) == (1117, 20)
+    assert streamed["details"]["stream"] is True
+
+
+def test_with_streaming_response_error_is_recorded_once(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, one_event: Any
+) -> None:
+    fake_api.reply_json({"error": {"message": "slow down"}}, status=429)
+    with (
+        pytest.raises(openai.RateLimitError),
+        client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES),
+    ):
+        pass
+    assert one_event()["error_type"] == "rate_limit"
 
 
 @pytest.mark.parametrize(

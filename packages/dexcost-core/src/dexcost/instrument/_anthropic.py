@@ -220,10 +220,8 @@ class _Handler(CallHandler):
         if isinstance(result, _stream_types):
             return wrap(result)
         mode = raw_mode(kwargs)
-        if mode == "stream":  # with_streaming_response: the body is the caller's to read
-            return result
         if mode is not None:
-            return handle_raw(result, _stream_types, wrap, record)
+            return handle_raw(result, mode, _stream_types, wrap, record)
         record(result)
         return result
 

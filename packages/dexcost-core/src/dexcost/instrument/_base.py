@@ -22,11 +22,12 @@ import wrapt
 from dexcost import _guard, _scope
 
 from . import _patch
+from ._record import Usage, elapsed_ms, record_failure, record_llm
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
 
-__all__ = ["CallHandler", "Instrumentor", "async_wrapper", "sync_wrapper"]
+__all__ = ["CallHandler", "Instrumentor", "ResultHandler", "async_wrapper", "sync_wrapper"]
 
 _perf_ns = time.perf_counter_ns
 
@@ -189,6 +190,56 @@ class CallHandler:
         started_ns: int,
     ) -> None:
         """Record a call that raised ``exc`` (which is then re-raised unchanged)."""
+
+
+class ResultHandler(CallHandler):
+    """A method recorded from the result it returns (no stream): embeddings and the like.
+
+    Subclasses say where the call went (:meth:`provider`, :meth:`model`) and read the
+    tokens (:meth:`usage`, which may add facts to ``details``); recording and failures
+    are the same for every provider.
+    """
+
+    def provider(self, instance: Any) -> str:
+        """The provider name of the client ``instance``."""
+        raise NotImplementedError
+
+    def model(self, kwargs: dict[str, Any]) -> str | None:
+        """The model asked for (responses of these methods do not name one)."""
+        model = kwargs.get("model")
+        return model if isinstance(model, str) else None
+
+    def usage(self, kwargs: dict[str, Any], result: Any, details: dict[str, Any]) -> Usage:
+        """The tokens of ``result``, estimated from the request when it reports none."""
+        raise NotImplementedError
+
+    def on_result(
+        self,
+        tracker: CostTracker,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        result: Any,
+        started_ns: int,
+    ) -> Any:
+        details: dict[str, Any] = {"operation": self.operation}
+        usage = self.usage(kwargs, result, details)
+        provider, model = self.provider(instance), self.model(kwargs)
+        record_llm(tracker, provider, model, usage, elapsed_ms(started_ns), details)
+        return result
+
+    def on_error(
+        self,
+        tracker: CostTracker,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        exc: BaseException,
+        started_ns: int,
+    ) -> None:
+        details = {"operation": self.operation}
+        provider, model = self.provider(instance), self.model(kwargs)
+        record_failure(tracker, provider, model, exc, started_ns, details)
 
 
 def sync_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:

@@ -1,16 +1,29 @@
-"""Cohere: chat and chat_stream, API v2 (``ClientV2``, ``client.v2``) and v1, sync and async.
+"""Cohere: chat, chat_stream and embed, API v2 (``ClientV2``, ``client.v2``) and v1, sync and async.
 
 Costs are read from ``billed_units`` (what Cohere charges), not ``tokens`` (which
 include prompt-template tokens). Responses carry no model name, so the requested one
 is reported. ``chat_stream`` is a generator that sends its request on the first read;
 the stream proxy owns the call while reading so HTTP capture stays silent.
+
+v1 ``Client.embed`` splits the texts into batches of 96, sends each through
+``BaseCohere.embed`` from a thread pool, where the caller's task and billing scope are not
+visible, and merges the responses, summing their billed units. It is recorded as one
+call, in the caller's task; its batches hold the scope on their threads so HTTP capture
+stays silent, and are not recorded again. ``BaseCohere.embed`` called otherwise (directly,
+per batch of ``Client.embed_stream``) is recorded per request. A direct call on a client
+from another thread while that client's ``Client.embed`` runs is taken for one of its
+batches and not recorded.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
-from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
+from dexcost import _scope
+
+from . import _patch
+from ._base import CallHandler, Instrumentor, ResultHandler, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
     as_int,
@@ -164,8 +177,75 @@ class _Handler(CallHandler):
         record_failure(tracker, "cohere", _model(kwargs), exc, started_ns, details)
 
 
+class _Embed(ResultHandler):
+    """``embed``: billed input tokens (image tokens included, and also kept apart)."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation  # type: ignore[misc]
+
+    def provider(self, instance: Any) -> str:
+        return "cohere"
+
+    def usage(self, kwargs: dict[str, Any], result: Any, details: dict[str, Any]) -> Usage:
+        response_id = getattr(result, "id", None)
+        if isinstance(response_id, str):
+            details["response_id"] = response_id
+        billed = getattr(getattr(result, "meta", None), "billed_units", None)
+        if billed is None:
+            chars = text_chars(kwargs.get("texts")) + text_chars(kwargs.get("inputs"))
+            return Usage(estimate_tokens(chars), estimated=True)
+        images = as_int(getattr(billed, "image_tokens", None))
+        if images:
+            details["image_tokens"] = images
+        return Usage(as_int(getattr(billed, "input_tokens", None)) + images)
+
+
+class _Batching:
+    """The clients with a ``Client.embed`` in progress, whose batches run on a pool."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, int] = {}
+
+    def outer(self, inst: Instrumentor, record: _patch.WrapperFn) -> _patch.WrapperFn:
+        """``Client.embed``: recorded by ``record``, its client marked while it runs."""
+        lock, running = self._lock, self._running
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+            if inst.tracker_for(instance) is None:
+                return wrapped(*args, **kw)
+            key = id(instance)
+            with lock:
+                running[key] = running.get(key, 0) + 1
+            try:
+                return record(wrapped, instance, args, kw)
+            finally:
+                with lock:
+                    if running[key] == 1:
+                        del running[key]
+                    else:
+                        running[key] -= 1
+
+        return wrapper
+
+    def inner(self, record: _patch.WrapperFn) -> _patch.WrapperFn:
+        """``BaseCohere.embed``: silent for a batch on a pool thread, else ``record``."""
+        running = self._running
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+            if id(instance) in running and _scope.current_billing_layer() is None:
+                token = _scope.hold("cohere")  # the Client.embed call records the merged result
+                try:
+                    return wrapped(*args, **kw)
+                finally:
+                    _scope.release(token)
+            return record(wrapped, instance, args, kw)
+
+        return wrapper
+
+
 class CohereInstrumentor(Instrumentor):
-    """Records every Cohere chat call made through the ``cohere`` SDK."""
+    """Records every Cohere chat and embed call made through the ``cohere`` SDK."""
 
     name = "cohere"
     import_name = "cohere"
@@ -182,3 +262,12 @@ class CohereInstrumentor(Instrumentor):
             self._wrap(module, f"{sync_cls}.chat_stream", sync_wrapper(self, stream))
             self._wrap(module, f"{async_cls}.chat", async_wrapper(self, chat))
             self._wrap(module, f"{async_cls}.chat_stream", sync_wrapper(self, stream))
+        v2_embed, v1_embed = _Embed("embed"), _Embed("embed_v1")
+        self._wrap("cohere.v2.client", "V2Client.embed", sync_wrapper(self, v2_embed))
+        self._wrap("cohere.v2.client", "AsyncV2Client.embed", async_wrapper(self, v2_embed))
+        # AsyncClient.embed gathers its batches as tasks, which see the caller's scope.
+        batching, v1_sync = _Batching(), sync_wrapper(self, v1_embed)
+        self._wrap("cohere.client", "Client.embed", batching.outer(self, v1_sync))
+        self._wrap("cohere.base_client", "BaseCohere.embed", batching.inner(v1_sync))
+        self._wrap("cohere.client", "AsyncClient.embed", async_wrapper(self, v1_embed))
+        self._wrap("cohere.base_client", "AsyncBaseCohere.embed", async_wrapper(self, v1_embed))

@@ -1,17 +1,18 @@
-"""Google Gen AI (``google-genai``): generate_content, sync and async, streamed or not.
+"""Google Gen AI (``google-genai``): generate_content (streamed or not) and embed_content.
 
 The patched methods are the per-request ``Models._generate_content`` and
 ``_generate_content_stream`` (and their ``AsyncModels`` twins), not the public
 ``generate_content``: automatic function calling and automatic continuation make several
 requests per public call, and each one is billed. ``client.chats`` goes through them
-too. Pinned and tested against google-genai 1.x-3.x, where these names are stable.
+too. ``embed_content`` sends one request and is patched as it is. Pinned and tested
+against google-genai 1.x-3.x, where these names are stable.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
+from ._base import CallHandler, Instrumentor, ResultHandler, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
     as_int,
@@ -183,6 +184,38 @@ class _Handler(CallHandler):
         record_failure(tracker, _provider(instance), model, exc, started_ns, details)
 
 
+class _Embed(ResultHandler):
+    """``embed_content``: ``usage_metadata``, else Vertex's per-embedding token counts.
+
+    The Gemini API's batchEmbedContents reports no usage: the tokens are then estimated.
+    """
+
+    operation = "embed_content"
+
+    def provider(self, instance: Any) -> str:
+        return _provider(instance)
+
+    def model(self, kwargs: dict[str, Any]) -> str | None:
+        return _model_name(kwargs.get("model"))
+
+    def usage(self, kwargs: dict[str, Any], result: Any, details: dict[str, Any]) -> Usage:
+        chars = getattr(getattr(result, "metadata", None), "billable_character_count", None)
+        if chars is not None:
+            details["billable_character_count"] = as_int(chars)
+        meta = getattr(result, "usage_metadata", None)
+        prompt = getattr(meta, "prompt_token_count", None)
+        if prompt is not None:
+            cached = as_int(getattr(meta, "cached_content_token_count", None))
+            return Usage(as_int(prompt), cached_tokens=cached)
+        counts = [
+            getattr(getattr(e, "statistics", None), "token_count", None)
+            for e in getattr(result, "embeddings", None) or ()
+        ]
+        if counts and None not in counts:
+            return Usage(sum(as_int(c) for c in counts))
+        return Usage(estimate_tokens(text_chars(kwargs.get("contents"))), estimated=True)
+
+
 class GeminiInstrumentor(Instrumentor):
     """Records every Gemini call made through the ``google-genai`` SDK."""
 
@@ -197,3 +230,6 @@ class GeminiInstrumentor(Instrumentor):
         self._wrap(module, "Models._generate_content_stream", sync_wrapper(self, stream))
         self._wrap(module, "AsyncModels._generate_content", async_wrapper(self, plain))
         self._wrap(module, "AsyncModels._generate_content_stream", async_wrapper(self, stream))
+        embed = _Embed()
+        self._wrap(module, "Models.embed_content", sync_wrapper(self, embed))
+        self._wrap(module, "AsyncModels.embed_content", async_wrapper(self, embed))

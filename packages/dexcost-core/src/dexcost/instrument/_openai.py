@@ -158,11 +158,10 @@ class _Handler(CallHandler):
         if isinstance(result, _stream_types):
             return self._wrap_stream(tracker, instance, kwargs, result, started_ns)
         mode = raw_mode(kwargs)
-        if mode == "stream":  # with_streaming_response: the body is the caller's to read
-            return result
         if mode is not None:
             return handle_raw(
                 result,
+                mode,
                 _stream_types,
                 lambda stream: self._wrap_stream(tracker, instance, kwargs, stream, started_ns),
                 lambda parsed: self.record(tracker, instance, kwargs, parsed, started_ns),

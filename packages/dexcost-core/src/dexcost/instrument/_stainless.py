@@ -2,14 +2,21 @@
 
 ``client.x.with_raw_response.create(...)`` goes through the patched ``create`` with the
 ``X-Stainless-Raw-Response`` header set to ``true`` (openai) or ``raw`` (anthropic 2.x)
-and returns a response object whose ``parse()`` gives the usual result; parse results
-are cached, so parsing here hands the caller the very object dexcost recorded.
-``with_streaming_response`` sends ``stream``: the body is the caller's to read, and
-dexcost leaves it alone rather than consume it.
+and returns a response object, body already read, whose ``parse()`` gives the usual
+result; parse results are cached, so parsing here hands the caller the very object
+dexcost recorded.
+
+``with_streaming_response`` sends ``stream``: the body is not read yet and is the
+caller's to read, so nothing is parsed here. The response is proxied and the call is
+recorded when the caller's own ``parse()`` returns (a parsed stream is tracked like any
+other, and finished when the response is closed at the end of its ``with`` block). A body
+read only through ``read()``, ``text()``, ``json()`` or the ``iter_*`` methods is not
+recorded. Recording runs in the context of the call, like a stream's.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +28,7 @@ from ._proxy import ObjectProxy
 __all__ = ["RAW_HEADER", "handle_raw", "raw_mode"]
 
 RAW_HEADER = "X-Stainless-Raw-Response"
+_SITE = "instrument.raw_response"
 
 
 def raw_mode(kwargs: dict[str, Any]) -> str | None:
@@ -54,35 +62,71 @@ def _take(
 
 def handle_raw(
     raw: Any,
+    mode: str,
     stream_types: tuple[type, ...],
     wrap_stream: Callable[[Any], Any],
     record: Callable[[Any], None],
 ) -> Any:
     """What to return for a raw response: ``raw`` itself, or a proxy with a tracked ``parse``."""
-    if inspect.iscoroutinefunction(raw.parse):
-        return _AsyncRaw(raw, stream_types, wrap_stream, record)
-    _take(raw, raw.parse(), stream_types, wrap_stream, record)
-    return raw
+    is_async = inspect.iscoroutinefunction(raw.parse)
+    if mode != "stream" and not is_async:
+        _take(raw, raw.parse(), stream_types, wrap_stream, record)
+        return raw
+    cls = _AsyncParsing if is_async else _Parsing
+    return cls(raw, (stream_types, wrap_stream, record))
 
 
-class _AsyncRaw(ObjectProxy):
-    """An async raw response: recorded when the caller awaits ``parse()``."""
+class _Parsing(ObjectProxy):
+    """A raw response whose call is recorded when the caller parses it."""
 
-    def __init__(
-        self,
-        raw: Any,
-        stream_types: tuple[type, ...],
-        wrap_stream: Callable[[Any], Any],
-        record: Callable[[Any], None],
-    ) -> None:
+    def __init__(self, raw: Any, take_args: tuple[Any, ...]) -> None:
         super().__init__(raw)
-        self._self_args = (stream_types, wrap_stream, record)
-        self._self_done = False
+        self._self_args = take_args
+        self._self_context = contextvars.copy_context()
+        self._self_once = [True]
+        self._self_stream: Any = None
+
+    def _dexcost_took(self, parsed: Any) -> Any:
+        """Record ``parsed`` the first time only; what to hand the caller."""
+        try:
+            self._self_once.pop()  # atomic: one caller records
+        except IndexError:
+            return parsed
+        run = self._self_context.run
+        taken = _guard.call(_SITE, parsed, run, _take, self.__wrapped__, parsed, *self._self_args)
+        if taken is not parsed:
+            self._self_stream = taken
+        return taken
+
+    def _dexcost_closed(self) -> None:
+        stream = self._self_stream
+        if stream is not None:  # the body is gone: a stream not read to its end stops here
+            stream._dexcost_finish()
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if args or kwargs or not self._self_once:  # parse(to=...): not the SDK's result type
+            return parsed
+        return self._dexcost_took(parsed)
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._dexcost_closed()
+
+
+class _AsyncParsing(_Parsing):
+    """The same for an async raw response (``parse`` and ``close`` are coroutines)."""
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = await self.__wrapped__.parse(*args, **kwargs)
-        if self._self_done or args or kwargs:
+        if args or kwargs or not self._self_once:
             return parsed
-        self._self_done = True
-        raw = self.__wrapped__
-        return _guard.call("instrument.raw_response", parsed, _take, raw, parsed, *self._self_args)
+        return self._dexcost_took(parsed)
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._dexcost_closed()

@@ -186,6 +186,10 @@ class TrackedStream(ObjectProxy):
     def __iter__(self) -> Iterator[Any]:
         return self._dexcost_iter()
 
+    def _dexcost_finish(self) -> None:
+        """Record now with what was read (the body under the stream was closed)."""
+        self._self_observer.finish()
+
     def __next__(self) -> Any:
         return next(self._dexcost_iter())
 
@@ -240,6 +244,10 @@ class TrackedAsyncStream(ObjectProxy):
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
+
+    def _dexcost_finish(self) -> None:
+        """Record now with what was read (the body under the stream was closed)."""
+        self._self_observer.finish()
 
     async def __anext__(self) -> Any:
         observer = self._self_observer
