@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard, _scope
 
+from . import _sdk_retries
 from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
 from ._proxy import ObjectProxy
 from ._record import (
@@ -257,7 +258,7 @@ class _StreamManager(ObjectProxy):
     def _dexcost_attach(self, tracker: Any, message_stream: Any, started_ns: int) -> None:
         raw = message_stream._raw_stream
         observer = _EventStream(
-            tracker, self._self_instance, self._self_kwargs, started_ns, "stream"
+            _sdk_retries.take(tracker), self._self_instance, self._self_kwargs, started_ns, "stream"
         )
         message_stream._raw_stream = _track(raw, observer)
 
@@ -265,6 +266,7 @@ class _StreamManager(ObjectProxy):
         kwargs = self._self_kwargs
         details = _details("stream", kwargs, True)
         provider = _provider(self._self_instance)
+        tracker = _sdk_retries.take(tracker)
         record_failure(tracker, provider, kwargs.get("model"), exc, started_ns, details)
 
     def __enter__(self) -> Any:
@@ -310,6 +312,16 @@ class _StreamManager(ObjectProxy):
         return await self.__wrapped__.__aexit__(*exc_info)
 
 
+def _describe_attempt(instance: Any, options: Any) -> tuple[str, str | None, dict[str, Any]]:
+    """Provider, model and details of a request attempt the SDK retries."""
+    body = getattr(options, "json_data", None)
+    if not isinstance(body, dict):
+        body = {}
+    model = body.get("model")
+    details = _details("messages", body, bool(body.get("stream")))
+    return _provider(instance), model if isinstance(model, str) else None, details
+
+
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA = "anthropic.resources.beta.messages.messages"
 
@@ -337,13 +349,14 @@ class AnthropicInstrumentor(Instrumentor):
         _stream_types = (_streaming.Stream, _streaming.AsyncStream)
         _async_stream_type = _streaming.AsyncStream
 
-        handler = _Handler("messages")
+        handler = _sdk_retries.retry_aware(_Handler("messages"))
         for module in (_MESSAGES, _BETA):
             for method in ("create", "parse"):
                 self._wrap(module, f"Messages.{method}", sync_wrapper(self, handler))
                 self._wrap(module, f"AsyncMessages.{method}", async_wrapper(self, handler))
             self._wrap(module, "Messages.stream", self._stream_wrapper)
             self._wrap(module, "AsyncMessages.stream", self._stream_wrapper)
+        _sdk_retries.install(self, "anthropic._base_client", _describe_attempt)
 
     def _stream_wrapper(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -13,6 +13,7 @@ import contextlib
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from . import _sdk_retries
 from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
@@ -327,6 +328,24 @@ class _ResponsesStream(_Stream):
             self.chars += len(event.delta)
 
 
+_OPERATIONS = (
+    ("/chat/completions", "chat"),
+    ("/responses", "responses"),
+    ("/embeddings", "embeddings"),
+    ("/completions", "completions"),
+)
+
+
+def _describe_attempt(instance: Any, options: Any) -> tuple[str, str | None, dict[str, Any]]:
+    """Provider, model and details of a request attempt the SDK retries."""
+    provider, host = _where(instance)
+    body = getattr(options, "json_data", None)
+    model = body.get("model") if isinstance(body, dict) else None
+    url = str(getattr(options, "url", ""))
+    operation = next((op for path, op in _OPERATIONS if url.endswith(path)), "call")
+    return provider, model if isinstance(model, str) else None, _details(operation, host, model)
+
+
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
 
@@ -354,10 +373,11 @@ class OpenAIInstrumentor(Instrumentor):
         _stream_types = (_streaming.Stream, _streaming.AsyncStream)
         _async_stream_type = _streaming.AsyncStream
 
-        chat = _Handler("chat", _chat_usage, _ChatStream)
-        responses = _Handler("responses", _responses_usage, _ResponsesStream)
-        embeddings = _Handler("embeddings", _chat_usage, None)
-        completions = _Handler("completions", _chat_usage, _ChatStream)
+        retry_aware = _sdk_retries.retry_aware
+        chat = retry_aware(_Handler("chat", _chat_usage, _ChatStream))
+        responses = retry_aware(_Handler("responses", _responses_usage, _ResponsesStream))
+        embeddings = retry_aware(_Handler("embeddings", _chat_usage, None))
+        completions = retry_aware(_Handler("completions", _chat_usage, _ChatStream))
         targets = [
             (_CHAT, "Completions", ("create", "parse"), chat),
             (_RESPONSES, "Responses", ("create", "parse"), responses),
@@ -368,3 +388,4 @@ class OpenAIInstrumentor(Instrumentor):
             for method in methods:
                 self._wrap(module, f"{cls}.{method}", sync_wrapper(self, handler))
                 self._wrap(module, f"Async{cls}.{method}", async_wrapper(self, handler))
+        _sdk_retries.install(self, "openai._base_client", _describe_attempt)
