@@ -227,8 +227,8 @@ def breakdown(stream: bool, n: int) -> list[tuple[str, str]]:
     """Where dexcost's time goes, in this process: CPU µs of the calling thread per call,
     paired call by call against the same call owned by an outer layer (patch inert)."""
     import dexcost
-    import dexcost._tracker as tracker_module
     from dexcost._scope import billing_scope
+    from dexcost.instrument import _record
 
     db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "breakdown.db"
     dexcost.init(buffer_path=str(db), auto_instrument=["openai"], track_http=False)
@@ -256,13 +256,13 @@ def breakdown(stream: bool, n: int) -> list[tuple[str, str]]:
             deltas.append(b - a if first is owned else a - b)
         return statistics.median(deltas) / 1000
 
-    record = tracker_module.CostTracker.record_llm_call
+    send = _record._send  # where every provider module hands a call to the tracker
     put_event = tracker.store.put_event
     held: list[Any] = []
     rows = []
-    tracker_module.CostTracker.record_llm_call = lambda *a, **k: None  # type: ignore[method-assign]
+    _record._send = lambda *a, **k: None
     rows.append(("instrumentation layer (recording stubbed out)", f"{paired():+.1f}"))
-    tracker_module.CostTracker.record_llm_call = record  # type: ignore[method-assign]
+    _record._send = send
     tracker.store.put_event = held.append  # type: ignore[method-assign]
     rows.append(("+ core recording (store writer not woken)", f"{paired():+.1f}"))
     tracker.store.put_event = put_event  # type: ignore[method-assign]

@@ -16,7 +16,12 @@ import time
 import uuid
 
 _new = object.__new__
-_set = object.__setattr__
+_UUID = uuid.UUID
+# The slots' own setters: UUID forbids attribute assignment, and these skip the generic
+# object.__setattr__ lookup.
+_set_int = _UUID.__dict__["int"].__set__
+_set_safe = _UUID.__dict__["is_safe"].__set__
+_time_ns = time.time_ns
 _VERSION_VARIANT = (0x7 << 76) | (0x2 << 62)
 _SEQ_MAX = 0xFFF
 _SAFE = uuid.SafeUUID.unknown
@@ -34,7 +39,7 @@ os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(32)))
 def uuid7() -> uuid.UUID:
     """Return a new UUID whose first 48 bits are the Unix time in milliseconds."""
     global _last_ms, _seq
-    ms = time.time_ns() // 1_000_000
+    ms = _time_ns() // 1_000_000
     if ms > _last_ms:
         _last_ms = ms
         _seq = _bits(8)  # random start, room to count up
@@ -44,9 +49,8 @@ def uuid7() -> uuid.UUID:
             _last_ms += 1
             _seq = 0
         ms = _last_ms
-    value = ms << 80 | _VERSION_VARIANT | _seq << 64 | _bits(62)
     # Skip UUID.__init__'s argument parsing: the value is already a valid 128-bit int.
-    u = _new(uuid.UUID)
-    _set(u, "int", value)
-    _set(u, "is_safe", _SAFE)
+    u = _new(_UUID)
+    _set_int(u, ms << 80 | _VERSION_VARIANT | _seq << 64 | _bits(62))
+    _set_safe(u, _SAFE)
     return u

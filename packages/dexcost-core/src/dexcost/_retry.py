@@ -8,6 +8,7 @@ retry; a retry that fails again is itself retried by the next call (a retry chai
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ _NOT_RETRY = RetryVerdict(False, 0.0)
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-latest)$")
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of model names, asked on every call
 def model_key(model: str) -> str:
     """The name a retry is matched on: the requested ``gpt-4o-mini`` and the reported
     ``gpt-4o-mini-2024-07-18`` are the same model."""

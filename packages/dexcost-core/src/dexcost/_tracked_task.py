@@ -15,6 +15,7 @@ from ._ids import uuid7
 from ._models import Event, Task
 from ._money import ZERO, MoneyInput, to_money
 from ._retry import model_key
+from .pricing import PricingEngine
 
 if TYPE_CHECKING:
     from ._tracker import CostTracker
@@ -94,19 +95,17 @@ class TrackedTask:
     ) -> Event:
         """Record a non-LLM cost (a paid API call, compute time) against this task."""
         _check_cost_event_type(event_type)
-        return self._emit(
-            Event(
-                event_id=uuid7(),
-                task_id=self.task.task_id,
-                event_type=event_type,
-                cost_usd=to_money(cost_usd),
-                cost_confidence=check.confidence(cost_confidence),
-                pricing_source=check.pricing_source(pricing_source),
-                pricing_version=pricing_version,
-                service_name=check.name(service, "service"),
-                occurred_at=datetime.now(_utc),
-                details=check.details(details),
-            )
+        cost = to_money(cost_usd)
+        confidence = check.confidence(cost_confidence)
+        source = check.pricing_source(pricing_source)
+        return self._record_cost(
+            check.name(service, "service"),
+            cost,
+            event_type,
+            confidence,
+            source,
+            pricing_version,
+            check.details(details),
         )
 
     def record_usage(
@@ -185,64 +184,30 @@ class TrackedTask:
         reasoning = check.tokens(reasoning_tokens, "reasoning_tokens")
         if latency_ms is not None:
             latency_ms = check.tokens(latency_ms, "latency_ms")
-        tracker = self._tracker
+        cost: Decimal | None = None
         if cost_usd is None:
-            result = tracker.pricing.get_cost(
-                model,
-                tin,
-                tout,
-                cached,
-                written,
-                provider=provider,
-                reasoning_tokens=reasoning,
-                service_tier=service_tier,
-                cache_write_1h_tokens=check.tokens(cache_write_1h_tokens, "cache_write_1h_tokens"),
-            )
-            cost = result.cost_usd
-            confidence = cost_confidence or result.cost_confidence
-            source = pricing_source or result.pricing_source
-            version: str | None = result.pricing_version
+            cache_write_1h_tokens = check.tokens(cache_write_1h_tokens, "cache_write_1h_tokens")
         else:
             cost = to_money(cost_usd)
-            confidence = cost_confidence or "exact"
-            source = pricing_source or "manual"
-            version = None
         info = check.details(details)
-        if service_tier is not None:
-            info.setdefault("service_tier", service_tier)
-        event = Event(
-            event_id=uuid7(),
-            task_id=self.task.task_id,
-            event_type="llm_call",
-            cost_usd=cost,
-            cost_confidence=check.confidence(confidence),
-            pricing_source=check.pricing_source(source),
-            pricing_version=version,
-            provider=provider,
-            model=model,
-            input_tokens=tin,
-            output_tokens=tout,
-            cached_tokens=cached,
-            cache_creation_tokens=written,
-            reasoning_tokens=reasoning or None,
-            latency_ms=latency_ms,
-            error_type=error_type,
-            occurred_at=occurred_at or datetime.now(_utc),
-            details=info,
+        return self._record_llm(
+            provider,
+            model,
+            tin,
+            tout,
+            cached,
+            written,
+            reasoning,
+            cache_write_1h_tokens,
+            service_tier,
+            latency_ms,
+            info,
+            error_type,
+            cost,
+            check.confidence(cost_confidence) if cost_confidence else None,
+            check.pricing_source(pricing_source) if pricing_source else None,
+            occurred_at,
         )
-        engine = tracker.retry_engine
-        if engine is not None:
-            now = time.monotonic()
-            key = model_key(model)
-            verdict = engine.judge(self._failures.pop(key, None), now)
-            if verdict.is_retry:
-                event.is_retry = True
-                event.retry_reason = verdict.reason
-                event.retry_of = verdict.retry_of
-                event.details["retry_confidence"] = round(verdict.confidence, 3)
-            if error_type is not None:
-                self._failures[key] = (event.event_id, error_type, now)
-        return self._emit(event)
 
     def mark_retry(
         self,
@@ -303,6 +268,156 @@ class TrackedTask:
         self._tracker._end_task(self, status, error_type)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _record_cost(
+        self,
+        service: str,
+        cost: Decimal,
+        event_type: str,
+        confidence: str,
+        source: str,
+        version: str | None,
+        info: dict[str, Any],
+    ) -> Event:
+        """:meth:`record_cost` with every value already checked; ``info`` becomes the
+        event's details as it is (the caller hands it over)."""
+        return self._emit(
+            Event(
+                uuid7(),
+                self.task.task_id,
+                event_type,
+                cost,
+                confidence,
+                source,
+                datetime.now(_utc),
+                version,
+                service,
+                details=info,
+            )
+        )
+
+    def _record_priced(
+        self,
+        service: str,
+        amount: Decimal,
+        confidence: str,
+        source: str,
+        version: str | None,
+        info: dict[str, Any],
+    ) -> Event:
+        """An external cost dexcost priced from an HTTP response.
+
+        The names come from the catalog; the amount, read from the response, is checked
+        as :meth:`record_cost` checks it. ``info`` is handed over as the details.
+        """
+        return self._record_cost(
+            service, to_money(amount), "external_cost", confidence, source, version, info
+        )
+
+    def _record_llm(
+        self,
+        provider: str,
+        model: str,
+        tin: int,
+        tout: int,
+        cached: int,
+        written: int,
+        reasoning: int,
+        written_1h: int,
+        service_tier: str | None,
+        latency_ms: int | None,
+        info: dict[str, Any],
+        error_type: str | None,
+        cost: Decimal | None,
+        confidence: str | None,
+        source: str | None,
+        occurred_at: datetime | None = None,
+    ) -> Event:
+        """:meth:`record_llm_call` with every value already checked.
+
+        Names are non-empty strings, counts non-negative ints, ``cost`` a valid amount
+        (None: price it), ``confidence`` and ``source`` valid or None (the default for
+        how the cost was found). ``info`` becomes the event's details as it is (the
+        caller hands it over). dexcost's own instrumentation, which reads these values
+        itself, records through here without the public method's checks.
+        """
+        tracker = self._tracker
+        version: str | None
+        if cost is None:
+            pricing = tracker.pricing
+            if type(pricing) is PricingEngine:  # a subclass's own get_cost is honoured
+                cost, priced_confidence, priced_source, version = pricing._price(
+                    model,
+                    provider,
+                    tin,
+                    tout,
+                    cached,
+                    written,
+                    reasoning,
+                    service_tier,
+                    written_1h,
+                )
+            else:
+                result = pricing.get_cost(
+                    model,
+                    tin,
+                    tout,
+                    cached,
+                    written,
+                    provider=provider,
+                    reasoning_tokens=reasoning,
+                    service_tier=service_tier,
+                    cache_write_1h_tokens=written_1h,
+                )
+                cost = result.cost_usd
+                priced_confidence = result.cost_confidence
+                priced_source = result.pricing_source
+                version = result.pricing_version
+            confidence = confidence or priced_confidence
+            source = source or priced_source
+        else:
+            confidence = confidence or "exact"
+            source = source or "manual"
+            version = None
+        if service_tier is not None:
+            info.setdefault("service_tier", service_tier)
+        event = Event(
+            uuid7(),
+            self.task.task_id,
+            "llm_call",
+            cost,
+            confidence,
+            source,
+            occurred_at or datetime.now(_utc),
+            version,
+            None,
+            provider,
+            model,
+            tin,
+            tout,
+            cached,
+            written,
+            reasoning or None,
+            latency_ms,
+            False,
+            None,
+            None,
+            error_type,
+            details=info,
+        )
+        engine = tracker.retry_engine
+        if engine is not None:
+            now = time.monotonic()
+            key = model_key(model)
+            verdict = engine.judge(self._failures.pop(key, None), now)
+            if verdict.is_retry:
+                event.is_retry = True
+                event.retry_reason = verdict.reason
+                event.retry_of = verdict.retry_of
+                event.details["retry_confidence"] = round(verdict.confidence, 3)
+            if error_type is not None:
+                self._failures[key] = (event.event_id, error_type, now)
+        return self._emit(event)
 
     def _emit(self, event: Event) -> Event:
         if self._ended:

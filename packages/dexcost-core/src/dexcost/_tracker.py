@@ -68,7 +68,8 @@ class CostTracker:
         )
         self.store: LocalStore = get_store(config.buffer_path)
         self.sessions = SessionManager(self, config.session_idle_timeout)
-        self._redactor = Redactor(config.redact_fields)
+        redactor = Redactor(config.redact_fields)
+        self._redactor = redactor if redactor else None  # no per-event __bool__ call
         self._hash_customers = config.hash_customer_id
         self._console = config.is_dev
         self._lock = threading.RLock()
@@ -181,7 +182,7 @@ class CostTracker:
         task = _current_task.get()
         if task is not None:
             live = task._live
-            if live is not None and not live.ended:
+            if live is not None and not live._ended:
                 return live
         return self.sessions.current()
 
@@ -355,7 +356,7 @@ class CostTracker:
             customer_id=customer_id,
             project_id=project_id,
             parent_task_id=parent.task.task_id if parent is not None else None,
-            metadata=self._redactor(merged) if self._redactor else merged,
+            metadata=merged if self._redactor is None else self._redactor(merged),
         )
         tracked = TrackedTask(self, task, parent)
         self._open.add(tracked)
@@ -368,8 +369,9 @@ class CostTracker:
         event.customer_id = task.customer_id
         event.project_id = task.project_id
         event.task_type = task.task_type
-        if self._redactor and event.details:
-            event.details = self._redactor(event.details)
+        redactor = self._redactor
+        if redactor is not None and event.details:
+            event.details = redactor(event.details)
         ended_ancestors: list[Task] = []
         with self._lock:
             node: TrackedTask | None = tracked

@@ -199,22 +199,22 @@ def record_llm(
     if usage.estimated:
         details["usage"] = "estimated"
         cost_confidence = "estimated"
-    tracker.record_llm_call(
+    _send(
+        tracker,
         provider,
         model or "unknown",
         usage.input_tokens,
         usage.output_tokens,
+        usage.cached_tokens,
+        usage.cache_creation_tokens,
+        usage.reasoning_tokens,
+        usage.cache_write_1h_tokens,
+        latency_ms,
+        details,
+        None if error is None else classify_error(error),
         cost_usd,
-        cost_confidence=cost_confidence,
-        pricing_source=pricing_source,
-        cached_tokens=usage.cached_tokens,
-        cache_creation_tokens=usage.cache_creation_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        service_tier=details.get("service_tier"),
-        latency_ms=latency_ms,
-        details=details,
-        error_type=None if error is None else classify_error(error),
+        cost_confidence,
+        pricing_source,
     )
 
 
@@ -236,15 +236,99 @@ def record_failure(
     """
     details["error"] = type(exc).__name__
     exact = _billed_nothing(exc, status)
-    tracker.record_llm_call(
+    _send(
+        tracker,
         provider,
         model or "unknown",
         0,
         0,
+        0,
+        0,
+        0,
+        0,
+        elapsed_ms(started_ns),
+        details,
+        classify_error(exc, status=status, code=code),
         ZERO,
-        cost_confidence="exact" if exact else "unknown",
-        pricing_source="provider" if exact else "unknown",
-        latency_ms=elapsed_ms(started_ns),
+        "exact" if exact else "unknown",
+        "provider" if exact else "unknown",
+    )
+
+
+def _send(
+    tracker: CostTracker,
+    provider: Any,
+    model: Any,
+    tin: Any,
+    tout: Any,
+    cached: Any,
+    written: Any,
+    reasoning: Any,
+    written_1h: Any,
+    latency_ms: Any,
+    details: dict[str, Any],
+    error_type: str | None,
+    cost_usd: Decimal | None,
+    cost_confidence: str | None,
+    pricing_source: str | None,
+) -> None:
+    """Record one call, skipping the public method's checks when they cannot fail.
+
+    The values come from SDK objects and a compatible server may send anything, so the
+    shortcut is taken only when every count is a non-negative int, the names non-empty
+    strings and a given cost a valid amount; anything else goes through
+    ``record_llm_call``, which rejects it as it does for any caller.
+    """
+    if (
+        type(tin) is int
+        and type(tout) is int
+        and type(cached) is int
+        and type(written) is int
+        and type(reasoning) is int
+        and type(written_1h) is int
+        and type(latency_ms) is int
+        and (tin | tout | cached | written | reasoning | written_1h | latency_ms) >= 0
+        and type(provider) is str
+        and provider.strip()
+        and type(model) is str
+        and model.strip()
+        and (
+            cost_usd is None
+            or (type(cost_usd) is Decimal and cost_usd.is_finite() and cost_usd >= 0)
+        )
+    ):
+        tracker.current()._record_llm(
+            provider,
+            model,
+            tin,
+            tout,
+            cached,
+            written,
+            reasoning,
+            written_1h,
+            details.get("service_tier"),
+            latency_ms,
+            dict(details),  # the event's own copy: callers may keep theirs
+            error_type,
+            cost_usd,
+            cost_confidence,
+            pricing_source,
+        )
+        return
+    tracker.record_llm_call(
+        provider,
+        model,
+        tin,
+        tout,
+        cost_usd,
+        cost_confidence=cost_confidence,
+        pricing_source=pricing_source,
+        cached_tokens=cached,
+        cache_creation_tokens=written,
+        reasoning_tokens=reasoning,
+        cache_write_1h_tokens=written_1h,
+        service_tier=details.get("service_tier"),
+        latency_ms=latency_ms,
         details=details,
-        error_type=classify_error(exc, status=status, code=code),
+        error_type=error_type,
     )

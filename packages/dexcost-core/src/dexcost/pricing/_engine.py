@@ -167,13 +167,44 @@ class PricingEngine:
             cache_creation_tokens = _count("cache_creation_tokens", cache_creation_tokens)
             reasoning_tokens = _count("reasoning_tokens", reasoning_tokens)
             cache_write_1h_tokens = _count("cache_write_1h_tokens", cache_write_1h_tokens)
+        return CostResult(
+            *self._price(
+                model,
+                provider,
+                input_tokens,
+                output_tokens,
+                cached_tokens,
+                cache_creation_tokens,
+                reasoning_tokens,
+                service_tier,
+                cache_write_1h_tokens,
+            )
+        )
+
+    def _price(
+        self,
+        model: str,
+        provider: str | None,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        cache_creation_tokens: int,
+        reasoning_tokens: int,
+        service_tier: str | None,
+        cache_write_1h_tokens: int,
+    ) -> tuple[Decimal, str, str, str]:
+        """:meth:`get_cost` for counts known to be non-negative ints, as a plain tuple.
+
+        The recording path calls this directly: it has checked the counts already and
+        needs the four values, not a :class:`CostResult` around them.
+        """
         snapshot = self._snapshot
         try:
             price = snapshot.cache[(model, provider)]
         except KeyError:
             price = self._resolve(snapshot, model, provider)
         if price is None:
-            return CostResult(ZERO, "unknown", "unknown", snapshot.version)
+            return ZERO, "unknown", "unknown", snapshot.version
 
         uncached = input_tokens - cached_tokens - cache_creation_tokens
         text_output = output_tokens - reasoning_tokens
@@ -200,7 +231,7 @@ class PricingEngine:
             cost = _EXACT.add(cost, mul(rates.cache_write_1h, cache_write_1h_tokens))
         if reasoning_tokens:
             cost = _EXACT.add(cost, mul(rates.reasoning, reasoning_tokens))
-        return CostResult(cost, "computed", price.source, snapshot.version)
+        return cost, "computed", price.source, snapshot.version
 
     def resolve(self, model: str, provider: str | None = None) -> ModelPrice | None:
         """The price entry ``model`` maps to (custom prices first), or None if there is none."""

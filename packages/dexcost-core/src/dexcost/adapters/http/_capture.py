@@ -108,13 +108,13 @@ class Call:
             "latency_ms": self.latency_ms,
         }
         catalog = priced.catalog if priced.entry is not None else None
-        self.tracker.current().record_cost(
+        self.tracker.current()._record_priced(
             result.service_name,
             result.amount,
-            cost_confidence=result.confidence,
-            pricing_source=result.pricing_source,
-            pricing_version=catalog.version if catalog is not None else None,
-            details=details,
+            result.confidence,
+            result.pricing_source,
+            catalog.version if catalog is not None else None,
+            details,
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,135 @@
+"""What the instrumentation records is what the public API records for the same call.
+
+Provider patches hand their calls to the tracker without the public method's argument
+checks (they read the values themselves); the events must not differ in any field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+import dexcost
+from dexcost import DexcostConfig, Task
+
+MODEL = "gpt-4o-2024-08-06"
+MESSAGES = [{"role": "user", "content": "Summarise the ticket in one line."}]
+# Columns that name this particular event or task, or the moment it was recorded.
+_OWN = ("event_id", "task_id", "occurred_at", "retry_of")
+_TASK_OWN = ("task_id", "started_at", "ended_at", "_live")
+
+
+def _completion() -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-same",
+        "object": "chat.completion",
+        "created": 1741570283,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Refund issued.", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 1117,
+            "completion_tokens": 346,
+            "total_tokens": 1463,
+            "prompt_tokens_details": {"cached_tokens": 1024},
+            "completion_tokens_details": {"reasoning_tokens": 256},
+        },
+        "service_tier": "priority",
+    }
+
+
+@pytest.fixture
+def tracker(tmp_path: Path) -> Iterator[dexcost.CostTracker]:
+    config = DexcostConfig(
+        redact_fields=["response_id"], hash_customer_id=True, enable_retry_heuristics=True
+    )
+    t = dexcost.CostTracker(
+        config, auto_instrument=["openai"], buffer_path=str(tmp_path / "same.db")
+    )
+    yield t
+    t.close()
+
+
+def _events(tracker: dexcost.CostTracker, task: dexcost.TrackedTask) -> list[dict[str, Any]]:
+    tracker.flush()
+    con = sqlite3.connect(tracker.store.path)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute(
+            "SELECT * FROM events WHERE task_id = ? ORDER BY event_id", (str(task.task_id),)
+        ).fetchall()
+    finally:
+        con.close()
+    return [{**dict(r), "details": json.loads(r["details"] or "{}")} for r in rows]
+
+
+def test_instrumented_calls_record_the_events_record_llm_call_records(
+    tracker: dexcost.CostTracker, fake_api: Any
+) -> None:
+    dexcost.set_context(customer_id="acme", project_id="support")
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_api.url + "/v1", max_retries=0)
+    fake_api.reply_json({"error": {"message": "slow down"}}, status=429)
+    fake_api.reply_json(_completion())
+    with tracker.task("ticket") as captured:
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.close()
+    failed, answered = _events(tracker, captured)
+
+    with tracker.task("ticket") as by_hand:
+        by_hand.record_llm_call(
+            "openai",
+            "gpt-4o",
+            0,
+            0,
+            Decimal(0),
+            cost_confidence="exact",
+            pricing_source="provider",
+            latency_ms=failed["latency_ms"],
+            details=failed["details"],
+            error_type="rate_limit",
+        )
+        details = {**answered["details"], "response_id": "chatcmpl-same"}
+        details.pop("retry_confidence")
+        by_hand.record_llm_call(
+            "openai",
+            MODEL,
+            1117,
+            346,
+            cached_tokens=1024,
+            reasoning_tokens=256,
+            service_tier="priority",
+            latency_ms=answered["latency_ms"],
+            details=details,
+        )
+    expected = _events(tracker, by_hand)
+
+    assert answered["is_retry"]
+    assert answered["retry_of"] == failed["event_id"]
+    assert expected[1]["retry_of"] == expected[0]["event_id"]
+    assert Decimal(answered["cost_usd"]) > 0
+    assert "response_id" not in answered["details"]  # redacted on both paths
+    assert answered["customer_id"] != "acme"  # hashed on both paths
+    for got, want in zip((failed, answered), expected, strict=True):
+        got["details"].pop("retry_confidence", None)
+        want["details"].pop("retry_confidence", None)
+        assert {k: v for k, v in got.items() if k not in _OWN} == {
+            k: v for k, v in want.items() if k not in _OWN
+        }
+    same = [f.name for f in dataclasses.fields(Task) if f.name not in _TASK_OWN]
+    assert [getattr(captured.task, n) for n in same] == [getattr(by_hand.task, n) for n in same]
