@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from dexcost._money import ZERO
+from dexcost._tracker import CostTracker as _CostTracker
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
@@ -277,10 +278,13 @@ def _send(
     The values come from SDK objects and a compatible server may send anything, so the
     shortcut is taken only when every count is a non-negative int, the names non-empty
     strings and a given cost a valid amount; anything else goes through
-    ``record_llm_call``, which rejects it as it does for any caller.
+    ``record_llm_call``, which rejects it as it does for any caller. A stand-in for
+    the tracker (one that links SDK retry attempts) is always called through
+    ``record_llm_call``.
     """
     if (
-        type(tin) is int
+        type(tracker) is _CostTracker
+        and type(tin) is int
         and type(tout) is int
         and type(cached) is int
         and type(written) is int
