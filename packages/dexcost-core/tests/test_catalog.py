@@ -215,6 +215,34 @@ def test_reported_amount_is_exact_and_falls_back_to_the_estimate() -> None:
         assert (res.amount, res.confidence) == (Decimal("0.007"), "estimated")
 
 
+def test_body_is_read_as_one_json_document_whatever_surrounds_it() -> None:
+    cat, entry = _entry(
+        {
+            "kind": "reported",
+            "amount": {"body": "cost.total"},
+            "fallback": {"kind": "per_request", "price": "0.007"},
+        },
+        "exact",
+    )
+    exact = (Decimal("1234567.123456789012"), "exact")
+    for body in (
+        b'{"cost": {"total": 1234567.123456789012}}',  # every digit kept (a float would not)
+        b' \r\n\t{"cost": {"total": 1234567.123456789012}} \n',
+        ' {"cost": {"total": 1234567.123456789012}}',
+    ):
+        res = cat.extract_cost(entry, {}, body)
+        assert (res.amount, res.confidence) == exact
+    for body in (
+        b'{"cost": {"total": 1}} {"cost": {"total": 2}}',  # two documents: not JSON
+        b'{"cost": {"total": 1}} x',
+        "\ufeff" + '{"cost": {"total": 1}}',  # json.loads refuses a BOM in text too
+        b'{"cost": {"total": 1}',
+        b"   ",
+    ):
+        res = cat.extract_cost(entry, {}, body)
+        assert (res.amount, res.confidence) == (Decimal("0.007"), "estimated")
+
+
 def test_no_usable_data_gives_unknown_zero_never_an_exception() -> None:
     cat, entry = _entry(
         {

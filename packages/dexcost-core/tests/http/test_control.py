@@ -248,6 +248,23 @@ def test_a_rate_registered_later_applies_to_the_next_call(
     assert [e["cost_usd"] for e in events()] == ["0.03"]
 
 
+def test_a_changed_rate_prices_the_next_call_to_the_same_url(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/v1/run", {})
+    url = server.url("api.newvendor.io", "/v1/run")
+    try:
+        with dexcost.task("t"):
+            register_domain_rate("api.newvendor.io", "0.03")
+            requests.post(url)
+            requests.post(url)
+            register_domain_rate("api.newvendor.io", "0.05")  # same URL, now a new price
+            requests.post(url)
+    finally:
+        unregister_domain_rate("api.newvendor.io")
+    assert [e["cost_usd"] for e in events()] == ["0.03", "0.03", "0.05"]
+
+
 def test_a_refreshed_catalog_applies_to_the_next_call(
     server: Any, tracker: Any, events: Any
 ) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,6 +29,25 @@ PRICING_SOURCE = "service_catalog"
 _PLACES = Decimal("1e-12")
 _MISSING: Any = object()
 _warned: set[str] = set()
+
+# One scanner for every body (json.loads would build a decoder per call). Numbers with a
+# fraction are read as Decimal: a reported charge keeps every digit the provider sent.
+_decoder = json.JSONDecoder(parse_float=Decimal)
+# (typeshed has make_scanner's argument as the scanner type; any decoder is what it takes)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
+_BLANK = " \t\n\r"
+
+
+def _decode_json(text: str) -> Any:
+    """``json.loads(text, parse_float=Decimal)``, without its per-call set-up."""
+    start = len(text) - len(text.lstrip(_BLANK)) if text[:1] in _BLANK else 0
+    try:
+        value, end = _scan(text, start)
+    except StopIteration:
+        raise ValueError("not a JSON document") from None
+    if end != len(text) and text[end:].strip(_BLANK):
+        raise ValueError("extra data after the JSON document")
+    return value
 
 
 @dataclass(frozen=True)
@@ -53,17 +73,13 @@ class _Response:
             _MISSING if isinstance(body, (bytes, bytearray, memoryview, str)) else body
         )
 
-    @property
-    def has_body(self) -> bool:
-        return self.json() is not None
-
     def json(self) -> Any:
         if self._decoded is _MISSING:
             raw = self._body
             try:
                 if isinstance(raw, (bytes, bytearray, memoryview)):
                     raw = bytes(raw).decode("utf-8")
-                self._decoded = json.loads(str(raw), parse_float=Decimal)
+                self._decoded = _decode_json(str(raw))
             except (ValueError, UnicodeDecodeError):
                 self._decoded = None
         return self._decoded
@@ -98,7 +114,7 @@ def _walk(value: Any, steps: tuple[str, ...]) -> list[Any]:
             if step == "*":
                 if isinstance(item, list):
                     nxt.extend(item)
-            elif isinstance(item, Mapping):
+            elif type(item) is dict or isinstance(item, Mapping):
                 if step in item:
                     nxt.append(item[step])
             elif isinstance(item, list) and step.isdigit():
@@ -111,7 +127,26 @@ def _walk(value: Any, steps: tuple[str, ...]) -> list[Any]:
     return current
 
 
+def _at(value: Any, steps: tuple[str, ...]) -> Any:
+    """The one value at a dotted path without ``*`` steps, or _MISSING (:func:`_walk`, faster)."""
+    for step in steps:
+        if type(value) is dict or isinstance(value, Mapping):
+            if step not in value:
+                return _MISSING
+            value = value[step]
+        elif isinstance(value, list) and step.isdigit():
+            idx = int(step)
+            if idx >= len(value):
+                return _MISSING
+            value = value[idx]
+        else:
+            return _MISSING
+    return value
+
+
 def _number(value: Any) -> Decimal | None:
+    if type(value) is Decimal:  # what the JSON decoder gives for a number with a fraction
+        return value if value.is_finite() else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, float):
@@ -130,14 +165,20 @@ def _raw(ref: FieldRef, resp: _Response) -> Any:
     if ref.header is not None:
         value = resp.header(ref.header)
         return _MISSING if value is None else value
-    found = _walk(resp.json(), ref.body or ())
-    return found[0] if len(found) == 1 and "*" not in (ref.body or ()) else (found or _MISSING)
+    if not ref.fans_out:
+        return _at(resp.json(), ref.body or ())
+    return _walk(resp.json(), ref.body or ()) or _MISSING
 
 
 def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
     """A field's numeric value; lists reached through ``*`` are summed, ``count`` counts."""
     if ref.header is not None:
         return _number(resp.header(ref.header))
+    if not ref.fans_out:
+        value = _at(resp.json(), ref.body or ())
+        if ref.count:
+            return Decimal(len(value)) if isinstance(value, list) else None
+        return None if value is _MISSING else _number(value)
     found = _walk(resp.json(), ref.body or ())
     if ref.count:
         if (ref.body or ())[-1] == "*":
@@ -145,8 +186,6 @@ def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
         return Decimal(len(found[0])) if len(found) == 1 and isinstance(found[0], list) else None
     if not found:
         return None
-    if "*" not in (ref.body or ()):
-        return _number(found[0])
     numbers = [_number(v) for v in found]
     valid = [n for n in numbers if n is not None]
     return sum(valid, ZERO) if valid else None
@@ -204,20 +243,6 @@ def _apply(rule: Rule, resp: _Response) -> Decimal | None:
     return None  # pragma: no cover - the schema admits no other kind
 
 
-def _needs_body(rule: Rule) -> bool:
-    """Whether this rule itself (not its fallback) reads the body."""
-    refs: list[FieldRef] = []
-    if rule.when is not None:
-        refs.append(rule.when.field)
-    if isinstance(rule, PerUnitRule):
-        refs.extend(t.quantity for t in rule.terms)
-    elif isinstance(rule, (ReportedRule, FeeRule)):
-        refs.append(rule.amount)
-        if rule.currency is not None:
-            refs.append(rule.currency)
-    return any(r.body is not None for r in refs)
-
-
 def _round(amount: Decimal) -> Decimal:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -12:
@@ -236,7 +261,7 @@ def evaluate(entry: CatalogEntry, headers: object, body: object) -> CostExtracti
         resp = _Response(headers, body)
         rule: Rule | None = entry.rule
         while rule is not None:
-            if _needs_body(rule) and not resp.has_body:
+            if rule.reads_body and resp.json() is None:
                 rule = rule.fallback
                 continue
             if rule.when is not None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from dexcost.catalog._match import HostPattern, PatternError, parse_pattern
@@ -70,6 +71,11 @@ class FieldRef:
         """The path or header name as written in the document."""
         return self.header if self.header is not None else ".".join(self.body or ())
 
+    @cached_property
+    def fans_out(self) -> bool:
+        """Whether the body path has a ``*`` step (it may reach several values)."""
+        return self.body is not None and "*" in self.body
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -94,8 +100,25 @@ class Term:
     per: Decimal
 
 
+class _RuleBase:
+    """What every rule kind answers about itself (computed once, then kept)."""
+
+    when: Condition | None
+
+    def _own_fields(self) -> tuple[FieldRef, ...]:
+        return ()
+
+    @cached_property
+    def reads_body(self) -> bool:
+        """Whether this rule itself (not its fallback) reads the response body."""
+        refs = self._own_fields()
+        if self.when is not None:
+            refs = (self.when.field, *refs)
+        return any(ref.body is not None for ref in refs)
+
+
 @dataclass(frozen=True)
-class PerRequestRule:
+class PerRequestRule(_RuleBase):
     """A flat price for each call."""
 
     price: Decimal
@@ -106,7 +129,7 @@ class PerRequestRule:
 
 
 @dataclass(frozen=True)
-class PerUnitRule:
+class PerUnitRule(_RuleBase):
     """A price per unit of quantities read from the response; terms found are summed."""
 
     terms: tuple[Term, ...]
@@ -115,9 +138,12 @@ class PerUnitRule:
     fallback: Rule | None = None
     kind: str = "per_unit"
 
+    def _own_fields(self) -> tuple[FieldRef, ...]:
+        return tuple(term.quantity for term in self.terms)
+
 
 @dataclass(frozen=True)
-class ReportedRule:
+class ReportedRule(_RuleBase):
     """The response states the charge itself; ``scale`` converts its unit to USD."""
 
     amount: FieldRef
@@ -129,9 +155,12 @@ class ReportedRule:
     fallback: Rule | None = None
     kind: str = "reported"
 
+    def _own_fields(self) -> tuple[FieldRef, ...]:
+        return (self.amount,) if self.currency is None else (self.amount, self.currency)
+
 
 @dataclass(frozen=True)
-class FeeRule:
+class FeeRule(_RuleBase):
     """A fee formula: ``amount * scale * percent / 100 + fixed``, within optional bounds."""
 
     amount: FieldRef
@@ -145,6 +174,9 @@ class FeeRule:
     otherwise: Rule | None = None
     fallback: Rule | None = None
     kind: str = "fee"
+
+    def _own_fields(self) -> tuple[FieldRef, ...]:
+        return (self.amount,) if self.currency is None else (self.amount, self.currency)
 
 
 Rule = PerRequestRule | PerUnitRule | ReportedRule | FeeRule

@@ -16,7 +16,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _api, _guard, _scope
-from dexcost.catalog import PricedService, get_default_catalog, resolve_service
+from dexcost.catalog import (
+    CostExtractionResult,
+    PricedService,
+    get_default_catalog,
+    resolve_service,
+)
 from dexcost.catalog._domain_rates import default_registry
 from dexcost.catalog._match import normalize_host, split_url, url_path
 
@@ -50,7 +55,9 @@ _perf_ns = time.perf_counter_ns
 _owner = _scope.current_billing_layer
 _claim = _scope.claim
 _release = _scope.release
-_guarded = _guard.call
+_report = _guard.report
+_global_tracker = _api.get_tracker
+_default_catalog = get_default_catalog
 
 # The tracker passed to track_http(); None means the one dexcost.init() created.
 _explicit: list[CostTracker | None] = [None]
@@ -61,15 +68,20 @@ def set_tracker(tracker: CostTracker | None) -> None:
     _explicit[0] = tracker
 
 
-def _tracker() -> CostTracker | None:
-    tracker = _explicit[0]
-    return tracker if tracker is not None else _api.get_tracker()
-
-
 class Call:
     """One priced HTTP call in flight: where it goes, who prices it, where it is recorded."""
 
-    __slots__ = ("host", "latency_ms", "library", "method", "path", "priced", "tracker")
+    __slots__ = (
+        "_fixed",
+        "host",
+        "latency_ms",
+        "library",
+        "method",
+        "needs_body",
+        "path",
+        "priced",
+        "tracker",
+    )
 
     def __init__(self, tracker: CostTracker, target: _Target, library: str, method: str) -> None:
         self.tracker = tracker
@@ -79,11 +91,9 @@ class Call:
         self.library = library
         self.method = method
         self.latency_ms = 0
-
-    @property
-    def needs_body(self) -> bool:
-        """Whether pricing reads the response body (else headers are enough)."""
-        return self.priced.needs_body
+        #: Whether pricing reads the response body (else headers are enough).
+        self.needs_body = target.needs_body
+        self._fixed = target.fixed
 
     def record(self, status: int, headers: object, body: object) -> None:
         """Price the response and record it in the current task (or the session task).
@@ -96,7 +106,7 @@ class Call:
         if not 200 <= status < 300:
             return
         priced = self.priced
-        result = priced.extract_cost(headers, body)
+        result = self._fixed or priced.extract_cost(headers, body)
         if not result.amount and result.confidence != "unknown":
             return
         details: dict[str, Any] = {
@@ -133,15 +143,22 @@ def authority(url: str) -> str:
 
 
 class _Target:
-    """Who prices one URL, and the host and path (no query) that go into the details."""
+    """Who prices one URL, the host and path (no query) for the details, what pricing reads."""
 
-    __slots__ = ("host", "path", "priced")
+    __slots__ = ("fixed", "host", "needs_body", "path", "priced")
 
     def __init__(self, url: str, priced: PricedService) -> None:
         authority, end = split_url(url)
         self.priced = priced
         self.host = normalize_host(authority) or authority.rpartition("@")[2]
         self.path = url_path(url, end)
+        self.needs_body = priced.needs_body
+        #: The result for every response when pricing reads neither body nor headers (a
+        #: flat per-request price, a domain rate): computed once instead of per call.
+        self.fixed: CostExtractionResult | None = None
+        entry = priced.entry
+        if entry is None or not (entry.needs_body or entry.header_fields):
+            self.fixed = priced.extract_cost(None, None)
 
 
 class _Prices:
@@ -188,15 +205,6 @@ class _Prices:
 _prices: list[_Prices] = [_Prices(None, None)]
 
 
-def _current_prices() -> _Prices:
-    prices = _prices[0]
-    catalog = get_default_catalog()
-    rates = default_registry._index  # replaced, not mutated, when a rate changes
-    if prices.catalog is not catalog or prices.rates is not rates:
-        prices = _prices[0] = _Prices(catalog, rates)
-    return prices
-
-
 def _begin(
     library: str,
     host: Host,
@@ -209,10 +217,16 @@ def _begin(
 
     For a host nobody prices this is one dict lookup after reading the host.
     """
-    tracker = _tracker()
+    tracker = _explicit[0]
     if tracker is None:
-        return None
-    prices = _current_prices()
+        tracker = _global_tracker()
+        if tracker is None:
+            return None
+    prices = _prices[0]
+    catalog = _default_catalog()
+    rates = default_registry._index  # replaced, not mutated, when a rate changes
+    if prices.catalog is not catalog or prices.rates is not rates:
+        prices = _prices[0] = _Prices(catalog, rates)
     if not prices.may_price(host(instance, args, kwargs)):
         return None
     url, method = target(instance, args, kwargs)
@@ -222,6 +236,23 @@ def _begin(
     return Call(tracker, resolved, library, method)
 
 
+def _start(
+    site: str,
+    library: str,
+    host: Host,
+    target: Target,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Call | None:
+    """:func:`_begin` guarded: an error in it means the call is not recorded, never more."""
+    try:
+        return _begin(library, host, target, instance, args, kwargs)
+    except Exception as exc:
+        _report(site, exc)
+        return None
+
+
 def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
     """The wrapper for a library's synchronous send method."""
     site = f"http.{library}"
@@ -229,7 +260,7 @@ def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> Wr
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _owner() is not None:
             return wrapped(*args, **kwargs)
-        call = _guarded(site, None, _begin, library, host, target, instance, args, kwargs)
+        call = _start(site, library, host, target, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         token = _claim(LAYER)
@@ -241,7 +272,11 @@ def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> Wr
         finally:
             _release(token)
         call.latency_ms = (_perf_ns() - started) // 1_000_000
-        return _guarded(site, response, finish, call, instance, args, kwargs, response)
+        try:
+            return finish(call, instance, args, kwargs, response)
+        except Exception as exc:
+            _report(site, exc)
+            return response
 
     return wrapper
 
@@ -255,7 +290,7 @@ def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> W
     ) -> Any:
         if _owner() is not None:
             return await wrapped(*args, **kwargs)
-        call = _guarded(site, None, _begin, library, host, target, instance, args, kwargs)
+        call = _start(site, library, host, target, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = _claim(LAYER)
@@ -267,6 +302,10 @@ def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> W
         finally:
             _release(token)
         call.latency_ms = (_perf_ns() - started) // 1_000_000
-        return _guarded(site, response, finish, call, instance, args, kwargs, response)
+        try:
+            return finish(call, instance, args, kwargs, response)
+        except Exception as exc:
+            _report(site, exc)
+            return response
 
     return wrapper
