@@ -428,8 +428,32 @@ class CostTracker:
             tracked._retries.remove(target)
             for node in lineage(tracked):
                 set_retry_flag(node.task, target, False)
-        self.store.put_event(target)
+        self._rewrite(tracked, target)
+        return target
+
+    def _flag_retry(
+        self, tracked: TrackedTask, event: Event, reason: str, retry_of: uuid.UUID
+    ) -> None:
+        """Flag the recorded ``event`` as a retry of ``retry_of`` (the reverse of unflagging).
+
+        Its cost moves into the retry totals of its task and ancestors; an event the
+        retry heuristic already flagged keeps its roll-up and gets the exact link.
+        """
+        with self._lock:
+            if event.is_retry and event.retry_of == retry_of:
+                return
+            event.retry_reason = reason
+            event.retry_of = retry_of
+            if not event.is_retry:
+                event.is_retry = True
+                tracked._retries.append(event)
+                for node in lineage(tracked):
+                    set_retry_flag(node.task, event, True)
+        self._rewrite(tracked, event)
+
+    def _rewrite(self, tracked: TrackedTask, event: Event) -> None:
+        """Store a changed ``event`` again, and the ended tasks whose totals it moved."""
+        self.store.put_event(event)
         for node in lineage(tracked):
             if node.ended:  # open tasks are written at end() and flush()
                 self._persist(node.task)
-        return target

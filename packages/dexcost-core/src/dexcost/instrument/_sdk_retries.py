@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dexcost import _guard, _scope
 from dexcost._money import ZERO
-from dexcost._rollup import lineage, set_retry_flag
 from dexcost._types import TRANSIENT_ERROR_TYPES
 
 from ._base import CallHandler
@@ -48,7 +47,6 @@ from ._record import classify_error
 
 if TYPE_CHECKING:
     from dexcost._models import Event
-    from dexcost._tracked_task import TrackedTask
     from dexcost._tracker import CostTracker
 
     from ._base import Instrumentor
@@ -269,31 +267,8 @@ def _attempt_ms(chain: _Chain, response: Any) -> int | None:
 
 
 def _flag_retry(tracker: CostTracker, event: Event, reason: str, retry_of: uuid.UUID) -> None:
-    """Flag the recorded ``event`` as a retry of ``retry_of`` and roll that up.
-
-    The reverse of ``mark_not_retry``: the event is already in its task's totals, so its
-    cost moves into the retry totals of the task and its ancestors, and the stored row is
-    written again. An event the retry heuristic already flagged keeps its roll-up and
-    gets the exact link.
-    """
+    """Flag the recorded ``event`` as a retry of ``retry_of`` in the task that made it."""
     tracked = tracker.current()
     if tracked.task.task_id != event.task_id:  # the task changed meanwhile: leave it
         return
-    with tracker._lock:
-        if event.is_retry and event.retry_of == retry_of:
-            return
-        event.retry_reason = reason
-        event.retry_of = retry_of
-        if not event.is_retry:
-            event.is_retry = True
-            tracked._retries.append(event)
-            for node in lineage(tracked):
-                set_retry_flag(node.task, event, True)
-    tracker.store.put_event(event)
-    _persist_ended(tracker, tracked)
-
-
-def _persist_ended(tracker: CostTracker, tracked: TrackedTask) -> None:
-    for node in lineage(tracked):
-        if node.ended:  # open tasks are written at end() and flush()
-            tracker._persist(node.task)
+    tracker._flag_retry(tracked, event, reason, retry_of)
