@@ -160,12 +160,7 @@ class _Chunks(StreamObserver):
     def record(self) -> None:
         last = self.last
         hidden = getattr(last, "_hidden_params", None) or {}
-        usage_obj = self.usage if self.usage is not None else hidden.get("usage")
-        usage = _usage(usage_obj) if usage_obj is not None else None
-        if usage is None or (usage.input_tokens == 0 and usage.output_tokens == 0):
-            # No usage, or litellm's end-of-stream count came out empty: estimate.
-            request = estimate_tokens(_request_chars(self.kwargs))
-            usage = Usage(request, estimate_tokens(self.chars), estimated=True)
+        usage = self._read_usage(hidden.get("usage"))
         details: dict[str, Any] = {"operation": self.operation, "stream": True}
         if not self.completed:
             details["stream_completed"] = False
@@ -175,6 +170,29 @@ class _Chunks(StreamObserver):
         model = getattr(last, "model", None) or self.kwargs.get("model")
         provider = hidden.get("custom_llm_provider")
         _send(self.tracker, provider, model, usage, self.latency_ms(), details, None, self.error)
+
+
+    def _read_usage(self, end_of_stream: Any) -> Usage:
+        """The stream's usage: a chunk's, litellm's end-of-stream figure, or an estimate.
+
+        No chunk carried usage and the caller did not ask for it: the provider sent none
+        that dexcost saw, so litellm's figure is its own token count (litellm >= 1.108
+        counts; older releases leave zeros). Its counts are kept, labelled estimated.
+        """
+        if self.usage is not None:
+            return _usage(self.usage)
+        usage = _usage(end_of_stream) if end_of_stream is not None else None
+        if usage is None or (usage.input_tokens == 0 and usage.output_tokens == 0):
+            request = estimate_tokens(_request_chars(self.kwargs))
+            return Usage(request, estimate_tokens(self.chars), estimated=True)
+        if not _asks_usage(self.kwargs):
+            usage.estimated = True
+        return usage
+
+
+def _asks_usage(kwargs: dict[str, Any]) -> bool:
+    options = kwargs.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 class _Handler(CallHandler):
