@@ -8,9 +8,11 @@ float rounding is a bug on one side; the differences that are deliberate are pin
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from importlib import metadata, resources
 from typing import Any
 
 import pytest
@@ -30,6 +32,25 @@ with warnings.catch_warnings():
 
 from dexcost.pricing import PricingEngine
 from dexcost.pricing._data import bundled
+
+
+def _data_release() -> str:
+    """The litellm release the bundled price file was copied from (its SOURCE.md)."""
+    text = resources.files("dexcost.pricing.data").joinpath("SOURCE.md").read_text("utf-8")
+    found = re.search(r"\*\*litellm (\S+)\*\*", text)
+    assert found, "pricing/data/SOURCE.md names no litellm release"
+    return found.group(1)
+
+
+# Both sides must read the same price file, and litellm's cost code changes between
+# releases: the comparison is made against the release the data came from.
+DATA_RELEASE = _data_release()
+if metadata.version("litellm") != DATA_RELEASE:
+    pytest.skip(
+        f"needs litellm=={DATA_RELEASE}, the release the bundled prices come from "
+        f"(litellm {metadata.version('litellm')} is installed; `nox -s tests` pins it)",
+        allow_module_level=True,
+    )
 
 ENGINE = PricingEngine()
 ENTRIES = bundled().entries

@@ -171,7 +171,6 @@ class _Chunks(StreamObserver):
         provider = hidden.get("custom_llm_provider")
         _send(self.tracker, provider, model, usage, self.latency_ms(), details, None, self.error)
 
-
     def _read_usage(self, end_of_stream: Any) -> Usage:
         """The stream's usage: a chunk's, litellm's end-of-stream figure, or an estimate.
 
