@@ -135,5 +135,5 @@ def examples(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: hot-path overhead and store throughput, printed as a table."""
-    session.install(f"./{CORE}")
+    session.install("-r", "bench/requirements.txt", f"./{CORE}")
     session.run("python", "bench/run.py", *session.posargs)
