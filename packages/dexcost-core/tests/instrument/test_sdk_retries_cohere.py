@@ -7,6 +7,7 @@ fast without touching the SDK.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -97,6 +98,18 @@ def test_every_attempt_failing_is_one_event_each_and_the_error_propagates(
     assert [e["details"].get("status_code") for e in recorded] == [503, 503, None]
     assert {e["cost_confidence"] for e in recorded} == {"exact"}
     assert (task.task.retry_count, task.task.retry_cost_usd) == (2, Decimal(0))
+
+
+def test_the_sdks_wait_is_kept(
+    instrumented: dexcost.CostTracker, client: cohere.ClientV2, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json({"message": "slow down"}, status=429, headers={"retry-after-ms": "200"})
+    fake_api.reply_json(v2_response())
+    started = time.perf_counter()
+    client.chat(model=MODEL, messages=MESSAGES)
+    assert time.perf_counter() - started >= 0.2
+    failed, answered = events()
+    assert failed["latency_ms"] < 200 <= answered["latency_ms"]  # the wait is the call's
 
 
 def test_request_options_max_retries_is_honoured(

@@ -7,6 +7,7 @@ the fake API on 127.0.0.1, which answers 429 / 503 and then the result.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -78,6 +79,22 @@ def test_rate_limited_then_answered_records_both_attempts(
     assert task.task.retry_count == 1
     assert task.task.retry_cost_usd == Decimal(answered["cost_usd"]) > 0
     assert task.task.event_count == 2
+
+
+def test_the_sdks_wait_is_kept(
+    instrumented: dexcost.CostTracker, fake_api: Any, events: Any
+) -> None:
+    wait = types.HttpRetryOptions(attempts=2, initial_delay=0.2, jitter=0)
+    options = types.HttpOptions(base_url=fake_api.url, retry_options=wait)
+    client = genai.Client(api_key="test-key", http_options=options)
+    failing(fake_api)
+    fake_api.reply_json(response())
+    started = time.perf_counter()
+    client.models.generate_content(model=MODEL, contents="hi")
+    assert time.perf_counter() - started >= 0.2
+    client.close()
+    failed, answered = events()
+    assert failed["latency_ms"] < 200 <= answered["latency_ms"]  # the wait is the call's
 
 
 def test_retry_options_of_one_request(

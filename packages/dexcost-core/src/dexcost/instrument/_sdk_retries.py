@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SITE",
     "Attempt",
+    "Chain",
     "Unsplit",
     "owns",
     "record_retried",
@@ -61,7 +62,7 @@ __all__ = [
 
 #: Where errors of the retry hooks are reported (``_guard`` site name).
 SITE = "instrument.sdk_retries"
-_chain: ContextVar[_Chain | None] = ContextVar("dexcost_sdk_retries", default=None)
+_chain: ContextVar[Chain | None] = ContextVar("dexcost_sdk_retries", default=None)
 _unsplit: ContextVar[bool] = ContextVar("dexcost_sdk_retries_unsplit", default=False)
 _perf_ns = time.perf_counter_ns
 
@@ -96,7 +97,7 @@ class Attempt:
         self.occurred_at = occurred_at
 
 
-class _Chain:
+class Chain:
     """The attempts of one call so far: how many, and the last failure to link to."""
 
     __slots__ = ("attempts", "last", "started_ns")
@@ -125,7 +126,7 @@ class _ChainedTracker:
 
     __slots__ = ("_chain", "_tracker")
 
-    def __init__(self, tracker: CostTracker, chain: _Chain) -> None:
+    def __init__(self, tracker: CostTracker, chain: Chain) -> None:
         self._tracker = tracker
         self._chain = chain
 
@@ -228,16 +229,16 @@ def response_ms(response: Any) -> int | None:
     return int(elapsed.total_seconds() * 1000)
 
 
-def record_retried(tracker: CostTracker, attempt: Attempt) -> _Chain:
+def record_retried(tracker: CostTracker, attempt: Attempt) -> Chain:
     """Record ``attempt`` as the next failed attempt of the call in progress.
 
-    Its latency is the time since the chain last resumed (:meth:`_Chain.resume`), else
+    Its latency is the time since the chain last resumed (:meth:`Chain.resume`), else
     the hook's measure; the chain is returned for the hook to say when the next attempt
     starts.
     """
     chain = _chain.get()
     if chain is None:
-        chain = _Chain()
+        chain = Chain()
         _chain.set(chain)
     status, exc, details = attempt.status, attempt.error, attempt.details
     if status is not None:

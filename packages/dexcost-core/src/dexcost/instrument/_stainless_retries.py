@@ -22,7 +22,7 @@ from ._sdk_retries import SITE, Attempt, owns, record_retried, response_ms
 
 if TYPE_CHECKING:
     from ._base import Instrumentor
-    from ._sdk_retries import _Chain
+    from ._sdk_retries import Chain
 
 __all__ = ["Describe", "install"]
 
@@ -49,7 +49,7 @@ def install(inst: Instrumentor, base_module: str, describe: Describe) -> bool:
     """
     layer = inst.name
 
-    def note(client: Any, kwargs: dict[str, Any], exc: BaseException | None) -> _Chain | None:
+    def note(client: Any, kwargs: dict[str, Any], exc: BaseException | None) -> Chain | None:
         instance = _Resource(client)
         tracker = inst.tracker_for(instance)
         if tracker is None:
