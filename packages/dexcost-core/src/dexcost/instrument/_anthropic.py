@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard, _scope
 
-from . import _sdk_retries
+from . import _sdk_retries, _stainless_retries
 from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
 from ._proxy import ObjectProxy
 from ._record import (
@@ -356,7 +356,7 @@ class AnthropicInstrumentor(Instrumentor):
                 self._wrap(module, f"AsyncMessages.{method}", async_wrapper(self, handler))
             self._wrap(module, "Messages.stream", self._stream_wrapper)
             self._wrap(module, "AsyncMessages.stream", self._stream_wrapper)
-        _sdk_retries.install(self, "anthropic._base_client", _describe_attempt)
+        _stainless_retries.install(self, "anthropic._base_client", _describe_attempt)
 
     def _stream_wrapper(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

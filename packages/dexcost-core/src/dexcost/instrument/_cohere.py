@@ -13,16 +13,21 @@ stays silent, and are not recorded again. ``BaseCohere.embed`` called otherwise 
 per batch of ``Client.embed_stream``) is recorded per request. A direct call on a client
 from another thread while that client's ``Client.embed`` runs is taken for one of its
 batches and not recorded.
+
+The attempts the SDK retries (:mod:`._cohere_retries`) are recorded one event each,
+except inside v1 ``Client.embed`` / ``AsyncClient.embed``, whose batches run
+concurrently: their retries stay inside the one merged event.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _scope
 
-from . import _patch
+from . import _cohere_retries, _patch, _sdk_retries
 from ._base import CallHandler, Instrumentor, ResultHandler, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
@@ -88,6 +93,9 @@ class _Events(StreamObserver):
         self.usage: Any = None
         self.response_id: Any = None
         self.chars = 0
+
+    def sent(self) -> None:
+        self.tracker = _sdk_retries.take(self.tracker)
 
     def observe(self, event: Any) -> None:
         kind = getattr(event, "type", None) or getattr(event, "event_type", None)
@@ -218,7 +226,8 @@ class _Batching:
             with lock:
                 running[key] = running.get(key, 0) + 1
             try:
-                return record(wrapped, instance, args, kw)
+                with _sdk_retries.Unsplit():
+                    return record(wrapped, instance, args, kw)
             finally:
                 with lock:
                     if running[key] == 1:
@@ -236,12 +245,46 @@ class _Batching:
             if id(instance) in running and _scope.current_billing_layer() is None:
                 token = _scope.hold("cohere")  # the Client.embed call records the merged result
                 try:
-                    return wrapped(*args, **kw)
+                    with _sdk_retries.Unsplit():
+                        return wrapped(*args, **kw)
                 finally:
                     _scope.release(token)
             return record(wrapped, instance, args, kw)
 
         return wrapper
+
+
+def _unsplit_async(record: _patch.WrapperFn) -> _patch.WrapperFn:
+    """v1 ``AsyncClient.embed``: its batches, gathered as tasks, are not split into attempts."""
+
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kw: dict[str, Any]
+    ) -> Any:
+        with _sdk_retries.Unsplit():
+            return await record(wrapped, instance, args, kw)
+
+    return wrapper
+
+
+_OPERATIONS = (
+    ("/v2/chat", "chat"),
+    ("/v1/chat", "chat_v1"),
+    ("/v2/embed", "embed"),
+    ("/v1/embed", "embed_v1"),
+)
+
+
+def _describe_attempt(request: Any) -> tuple[str, str | None, dict[str, Any]]:
+    """Provider, model and details of a request attempt the SDK retries."""
+    path = str(getattr(getattr(request, "url", None), "path", ""))
+    operation = next((op for suffix, op in _OPERATIONS if path.endswith(suffix)), "call")
+    try:
+        body = json.loads(getattr(request, "content", b"") or b"{}")
+    except (ValueError, RuntimeError):  # not JSON, or a streamed body not read
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return "cohere", _model(body), _details(operation, body.get("stream") is True, None)
 
 
 class CohereInstrumentor(Instrumentor):
@@ -256,18 +299,21 @@ class CohereInstrumentor(Instrumentor):
             ("cohere.v2.client", "V2Client", "AsyncV2Client", "chat"),
             ("cohere.base_client", "BaseCohere", "AsyncBaseCohere", "chat_v1"),
         ]
+        retry_aware = _sdk_retries.retry_aware
         for module, sync_cls, async_cls, operation in targets:
-            chat, stream = _Handler(operation, False), _Handler(operation, True)
+            chat, stream = retry_aware(_Handler(operation, False)), _Handler(operation, True)
             self._wrap(module, f"{sync_cls}.chat", sync_wrapper(self, chat))
             self._wrap(module, f"{sync_cls}.chat_stream", sync_wrapper(self, stream))
             self._wrap(module, f"{async_cls}.chat", async_wrapper(self, chat))
             self._wrap(module, f"{async_cls}.chat_stream", sync_wrapper(self, stream))
-        v2_embed, v1_embed = _Embed("embed"), _Embed("embed_v1")
+        v2_embed, v1_embed = retry_aware(_Embed("embed")), retry_aware(_Embed("embed_v1"))
         self._wrap("cohere.v2.client", "V2Client.embed", sync_wrapper(self, v2_embed))
         self._wrap("cohere.v2.client", "AsyncV2Client.embed", async_wrapper(self, v2_embed))
         # AsyncClient.embed gathers its batches as tasks, which see the caller's scope.
         batching, v1_sync = _Batching(), sync_wrapper(self, v1_embed)
         self._wrap("cohere.client", "Client.embed", batching.outer(self, v1_sync))
         self._wrap("cohere.base_client", "BaseCohere.embed", batching.inner(v1_sync))
-        self._wrap("cohere.client", "AsyncClient.embed", async_wrapper(self, v1_embed))
-        self._wrap("cohere.base_client", "AsyncBaseCohere.embed", async_wrapper(self, v1_embed))
+        v1_async = async_wrapper(self, v1_embed)
+        self._wrap("cohere.client", "AsyncClient.embed", _unsplit_async(v1_async))
+        self._wrap("cohere.base_client", "AsyncBaseCohere.embed", v1_async)
+        _cohere_retries.install(self, _describe_attempt)

@@ -5,13 +5,16 @@ The patched methods are the per-request ``Models._generate_content`` and
 ``generate_content``: automatic function calling and automatic continuation make several
 requests per public call, and each one is billed. ``client.chats`` goes through them
 too. ``embed_content`` sends one request and is patched as it is. Pinned and tested
-against google-genai 1.x-3.x, where these names are stable.
+against google-genai 1.x-3.x, where these names are stable. With ``HttpRetryOptions``
+the SDK retries a request itself; each attempt it retried is recorded too
+(:mod:`._gemini_retries`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _gemini_retries, _sdk_retries
 from ._base import CallHandler, Instrumentor, ResultHandler, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
@@ -49,11 +52,11 @@ def _model_name(value: Any) -> str | None:
 
 
 def _provider(instance: Any) -> str:
-    return (
-        "vertex_ai"
-        if getattr(getattr(instance, "_api_client", None), "vertexai", False)
-        else "gemini"
-    )
+    return _provider_of(getattr(instance, "_api_client", None))
+
+
+def _provider_of(api_client: Any) -> str:
+    return "vertex_ai" if getattr(api_client, "vertexai", False) else "gemini"
 
 
 def _response_text_chars(response: Any) -> int:
@@ -116,6 +119,9 @@ class _Chunks(StreamObserver):
         self.instance = instance
         self.kwargs = kwargs
         self.chars = 0
+
+    def sent(self) -> None:
+        self.tracker = _sdk_retries.take(self.tracker)  # the sync stream's request retried
 
     def observe(self, chunk: Any) -> None:
         if chunk.usage_metadata is None:
@@ -216,6 +222,23 @@ class _Embed(ResultHandler):
         return Usage(estimate_tokens(text_chars(kwargs.get("contents"))), estimated=True)
 
 
+_STREAMED = {"generateContent": False, "streamGenerateContent": True}
+
+
+def _describe_attempt(api_client: Any, request: Any) -> tuple[str, str | None, dict[str, Any]]:
+    """Provider, model and details of a request attempt the SDK retries."""
+    # ".../models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    target = str(getattr(request, "url", "")).split("?", 1)[0].rsplit("/", 1)[-1]
+    model, _, method = target.partition(":")
+    stream = _STREAMED.get(method)
+    details: dict[str, Any] = {
+        "operation": "embed_content" if stream is None else "generate_content"
+    }
+    if stream:
+        details["stream"] = True
+    return _provider_of(api_client), _model_name(model), details
+
+
 class GeminiInstrumentor(Instrumentor):
     """Records every Gemini call made through the ``google-genai`` SDK."""
 
@@ -225,11 +248,13 @@ class GeminiInstrumentor(Instrumentor):
 
     def _install(self) -> None:
         module = "google.genai.models"
-        plain, stream = _Handler(stream=False), _Handler(stream=True)
+        retry_aware = _sdk_retries.retry_aware
+        plain, stream = retry_aware(_Handler(stream=False)), retry_aware(_Handler(stream=True))
         self._wrap(module, "Models._generate_content", sync_wrapper(self, plain))
         self._wrap(module, "Models._generate_content_stream", sync_wrapper(self, stream))
         self._wrap(module, "AsyncModels._generate_content", async_wrapper(self, plain))
         self._wrap(module, "AsyncModels._generate_content_stream", async_wrapper(self, stream))
-        embed = _Embed()
+        embed = retry_aware(_Embed())
         self._wrap(module, "Models.embed_content", sync_wrapper(self, embed))
         self._wrap(module, "AsyncModels.embed_content", async_wrapper(self, embed))
+        _gemini_retries.install(self, _describe_attempt)

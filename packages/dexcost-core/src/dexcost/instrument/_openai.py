@@ -13,7 +13,7 @@ import contextlib
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from . import _sdk_retries
+from . import _sdk_retries, _stainless_retries
 from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
@@ -388,4 +388,4 @@ class OpenAIInstrumentor(Instrumentor):
             for method in methods:
                 self._wrap(module, f"{cls}.{method}", sync_wrapper(self, handler))
                 self._wrap(module, f"Async{cls}.{method}", async_wrapper(self, handler))
-        _sdk_retries.install(self, "openai._base_client", _describe_attempt)
+        _stainless_retries.install(self, "openai._base_client", _describe_attempt)

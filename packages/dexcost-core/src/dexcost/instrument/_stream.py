@@ -13,7 +13,8 @@ consumed or collected elsewhere.
 ``hold=layer`` makes the stream own the billing scope while it reads, for streams
 whose requests or callbacks happen during reading (generator-based SDK streams,
 litellm's end-of-stream callback). ``lazy=True`` says nothing was sent before the first
-read: a lazy stream never read records nothing.
+read: a lazy stream never read records nothing, and its observer hears when that first
+read ended (:meth:`StreamObserver.sent`), in the reader's context.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class StreamObserver:
     def observe(self, item: Any) -> None:
         """Look at one item (must be cheap: it runs for every chunk)."""
 
+    def sent(self) -> None:
+        """A lazy stream's first read ended (its request answered or failed).
+
+        Runs once, in the reader's context, before the first item is observed or the
+        failure recorded: what the request left in that context can be taken here.
+        """
+
     def record(self) -> None:
         """Record the call from what was observed (runs at most once)."""
 
@@ -110,12 +118,20 @@ def _held(it: Iterator[Any], layer: str) -> Iterator[Any]:
         yield item
 
 
+def _sent(observer: StreamObserver) -> None:
+    _guard.call(observer.site, None, observer.sent)
+
+
 def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
     """Yield ``it``'s items unchanged, showing each to ``observer``; finish at the end."""
+    sending = not observer.requested  # lazy: this first read sends the request
     observer.requested = True
     try:
         for item in it:  # the first item, then the rest in the loop for its kind
             observer.first_item_ns = time.perf_counter_ns()
+            if sending:
+                sending = False
+                _sent(observer)
             observer.last = item
             observer.items = 1
             if observer.per_item:
@@ -132,6 +148,8 @@ def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
         observer.error = exc
         raise
     finally:
+        if sending:  # the first read failed or found nothing
+            _sent(observer)
         observer.finish()
 
 
@@ -256,11 +274,18 @@ class TrackedAsyncStream(ObjectProxy):
             wrapped = self.__wrapped__
             it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
             self._self_ait = it
+        sending = not observer.requested  # lazy: this first read sends the request
         observer.requested = True
         layer = self._self_hold
         token = _scope.hold(layer) if layer is not None else None
         try:
-            item = await it.__anext__()
+            try:
+                item = await it.__anext__()
+            finally:
+                if token is not None:
+                    _scope.release(token)
+                if sending:
+                    _sent(observer)
         except StopAsyncIteration:
             observer.completed = True
             observer.finish()
@@ -270,9 +295,6 @@ class TrackedAsyncStream(ObjectProxy):
                 observer.error = exc
             observer.finish()
             raise
-        finally:
-            if token is not None:
-                _scope.release(token)
         if observer.first_item_ns is None:
             observer.first_item_ns = time.perf_counter_ns()
         observer.last = item
