@@ -22,6 +22,7 @@ from dexcost.catalog._schema import (
     PerUnitRule,
     ReportedRule,
     Rule,
+    UnpricedRule,
     routes,
 )
 
@@ -80,8 +81,13 @@ def test_money_is_never_a_json_number() -> None:
 
 
 def test_confidence_is_exact_only_for_reported_rules() -> None:
-    for entry in CATALOG:
-        expected = "exact" if isinstance(entry.rule, ReportedRule) else "estimated"
+    for entry in ALL_ENTRIES:
+        if isinstance(entry.rule, ReportedRule):
+            expected = "exact"
+        elif isinstance(entry.rule, UnpricedRule):
+            expected = "unknown"
+        else:
+            expected = "estimated"
         assert entry.confidence == expected, entry.service
 
 
@@ -201,6 +207,8 @@ def _has(body: Any, steps: tuple[str, ...]) -> bool:
 
 
 def _expected_amount(rule: Rule, body: dict[str, Any], headers: dict[str, str]) -> Decimal:
+    if isinstance(rule, UnpricedRule):
+        return Decimal(0)
     if isinstance(rule, PerRequestRule):
         return rule.price
     if isinstance(rule, PerUnitRule):
@@ -245,7 +253,9 @@ def test_every_rule_prices_a_response_built_from_its_own_fields(entry: CatalogEn
     assert result.service_name == entry.service
     assert result.confidence == entry.confidence
     assert abs(result.amount - expected) <= Decimal("1e-12"), (result.amount, expected)
-    if not (isinstance(entry.rule, PerRequestRule) and entry.rule.price == 0):
+    if isinstance(entry.rule, UnpricedRule):
+        assert (result.amount, result.confidence) == (0, "unknown")
+    elif not (isinstance(entry.rule, PerRequestRule) and entry.rule.price == 0):
         assert result.amount > 0
 
 
