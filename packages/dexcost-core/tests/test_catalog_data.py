@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,15 @@ def test_catalog_has_at_least_163_services_in_every_required_category() -> None:
     categories = {e.category for e in CATALOG}
     assert categories >= REQUIRED_CATEGORIES
     assert categories <= CATEGORIES
+
+
+def test_the_guide_states_the_bundled_version_and_counts() -> None:
+    guide = Path(__file__).parents[1] / "docs" / "service-catalog.md"
+    text = guide.read_text("utf-8")
+    assert f"Catalog version {CATALOG.version}: {len(CATALOG)} entries" in text
+    for category in sorted({e.category for e in CATALOG}):
+        count = sum(e.category == category for e in CATALOG)
+        assert f"| `{category}` | {count} |" in text, category
 
 
 def test_document_has_version_and_updated_date() -> None:
