@@ -262,6 +262,42 @@ def test_no_usable_data_gives_unknown_zero_never_an_exception() -> None:
         )
 
 
+def test_unpriced_rule_recognises_the_call_but_prices_it_unknown() -> None:
+    cat, entry = _entry({"kind": "unpriced", "note": "billed per cluster hour"}, "unknown")
+    assert entry.confidence == "unknown"
+    assert not entry.needs_body
+    assert entry.header_fields == ()
+    for headers, body in ((None, None), ({"x": "1"}, b'{"cost": 3}'), ({}, b"not json")):
+        res = cat.extract_cost(entry, headers, body)
+        assert (res.amount, res.confidence, res.service_name) == (Decimal(0), "unknown", "acme")
+
+
+def test_unpriced_rule_is_checked_like_any_other() -> None:
+    with pytest.raises(CatalogError, match="confidence: must be 'unknown' for a 'unpriced' rule"):
+        ServiceCatalog(_doc(_svc(pricing={"kind": "unpriced"})))
+    with pytest.raises(CatalogError, match="confidence: must be 'estimated'"):
+        ServiceCatalog(_doc(_svc(confidence="unknown")))
+    for extra in ({"price": "0.01"}, {"when": {"body": "x", "present": True}}, {"fallback": {}}):
+        with pytest.raises(CatalogError, match=r"pricing\.\w+: is not a known field"):
+            ServiceCatalog(_doc(_svc(pricing={"kind": "unpriced", **extra}, confidence="unknown")))
+
+
+def test_unpriced_variant_beside_a_free_base_rule() -> None:
+    svc = _svc(
+        pricing={"kind": "unpriced"},
+        confidence="unknown",
+        variants=[{"methods": ["GET"], "pricing": {"kind": "per_request", "price": "0"}}],
+    )
+    cat = ServiceCatalog(_doc(svc))
+    create = cat.lookup("https://api.acme.test/sandboxes", "POST")
+    poll = cat.lookup("https://api.acme.test/sandboxes/1", "GET")
+    assert create is not None
+    assert poll is not None
+    assert cat.extract_cost(create).confidence == "unknown"
+    polled = cat.extract_cost(poll)
+    assert (polled.amount, polled.confidence) == (Decimal(0), "estimated")
+
+
 def test_headers_are_read_in_any_case_from_dicts_and_pairs() -> None:
     cat, entry = _entry(
         {"kind": "per_unit", "unit": "credit", "quantity": {"header": "Spb-Cost"}, "price": "0.5"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from dexcost.catalog._schema import (
     PerUnitRule,
     ReportedRule,
     Rule,
+    UnpricedRule,
     routes,
 )
 
@@ -55,6 +57,15 @@ def test_catalog_has_at_least_163_services_in_every_required_category() -> None:
     assert categories <= CATEGORIES
 
 
+def test_the_guide_states_the_bundled_version_and_counts() -> None:
+    guide = Path(__file__).parents[1] / "docs" / "service-catalog.md"
+    text = guide.read_text("utf-8")
+    assert f"Catalog version {CATALOG.version}: {len(CATALOG)} entries" in text
+    for category in sorted({e.category for e in CATALOG}):
+        count = sum(e.category == category for e in CATALOG)
+        assert f"| `{category}` | {count} |" in text, category
+
+
 def test_document_has_version_and_updated_date() -> None:
     doc = _raw_document()
     assert doc["version"] == CATALOG.version
@@ -80,8 +91,13 @@ def test_money_is_never_a_json_number() -> None:
 
 
 def test_confidence_is_exact_only_for_reported_rules() -> None:
-    for entry in CATALOG:
-        expected = "exact" if isinstance(entry.rule, ReportedRule) else "estimated"
+    for entry in ALL_ENTRIES:
+        if isinstance(entry.rule, ReportedRule):
+            expected = "exact"
+        elif isinstance(entry.rule, UnpricedRule):
+            expected = "unknown"
+        else:
+            expected = "estimated"
         assert entry.confidence == expected, entry.service
 
 
@@ -201,6 +217,8 @@ def _has(body: Any, steps: tuple[str, ...]) -> bool:
 
 
 def _expected_amount(rule: Rule, body: dict[str, Any], headers: dict[str, str]) -> Decimal:
+    if isinstance(rule, UnpricedRule):
+        return Decimal(0)
     if isinstance(rule, PerRequestRule):
         return rule.price
     if isinstance(rule, PerUnitRule):
@@ -245,7 +263,9 @@ def test_every_rule_prices_a_response_built_from_its_own_fields(entry: CatalogEn
     assert result.service_name == entry.service
     assert result.confidence == entry.confidence
     assert abs(result.amount - expected) <= Decimal("1e-12"), (result.amount, expected)
-    if not (isinstance(entry.rule, PerRequestRule) and entry.rule.price == 0):
+    if isinstance(entry.rule, UnpricedRule):
+        assert (result.amount, result.confidence) == (0, "unknown")
+    elif not (isinstance(entry.rule, PerRequestRule) and entry.rule.price == 0):
         assert result.amount > 0
 
 

@@ -81,6 +81,10 @@ LLM_PROVIDER_HOSTS: tuple[str, ...] = (
     "api.ai21.com",
     "router.huggingface.co",
     "api-inference.huggingface.co",
+    # Hugging Face Inference Endpoints: dedicated model servers billed by the instance
+    # hour; their OpenAI-compatible routes are model calls
+    "*.endpoints.huggingface.cloud/v1/chat/completions",
+    "*.endpoints.huggingface.cloud/v1/completions",
     "gateway.ai.cloudflare.com",
     "api.cloudflare.com/client/v4/accounts/*/ai",
 )

@@ -40,7 +40,7 @@ CATEGORIES = frozenset(
         "compute",
     }
 )
-RULE_KINDS = ("per_request", "per_unit", "reported", "fee")
+RULE_KINDS = ("per_request", "per_unit", "reported", "fee", "unpriced")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 _MONEY_RE = re.compile(r"^(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$")
@@ -179,7 +179,22 @@ class FeeRule(_RuleBase):
         return (self.amount,) if self.currency is None else (self.amount, self.currency)
 
 
-Rule = PerRequestRule | PerUnitRule | ReportedRule | FeeRule
+@dataclass(frozen=True)
+class UnpricedRule(_RuleBase):
+    """A call the catalog recognises but cannot price on its own (capacity, storage or
+    per-hour billing, a price that depends on what the response does not say).
+
+    It yields amount 0 with confidence ``unknown``, so reports count the call as unpriced
+    rather than free.
+    """
+
+    when: None = None
+    otherwise: None = None
+    fallback: None = None
+    kind: str = "unpriced"
+
+
+Rule = PerRequestRule | PerUnitRule | ReportedRule | FeeRule | UnpricedRule
 
 
 def rule_fields(rule: Rule | None) -> tuple[FieldRef, ...]:
@@ -201,8 +216,11 @@ def rule_fields(rule: Rule | None) -> tuple[FieldRef, ...]:
 
 
 def rule_confidence(rule: Rule) -> str:
-    """``exact`` when the provider reports the charge, ``estimated`` otherwise."""
-    return "exact" if isinstance(rule, ReportedRule) else "estimated"
+    """``exact`` when the provider reports the charge, ``unknown`` for an unpriced call,
+    ``estimated`` otherwise."""
+    if isinstance(rule, ReportedRule):
+        return "exact"
+    return "unknown" if isinstance(rule, UnpricedRule) else "estimated"
 
 
 @dataclass(frozen=True)
@@ -363,6 +381,9 @@ def _rule(ctx: _Ctx, value: object, path: str, depth: int = 0) -> Rule:
         raise ctx.fail(f"{path}.kind", f"must be one of {', '.join(RULE_KINDS)}; got {kind!r}")
     if depth > 4:
         raise ctx.fail(path, "fallback chain is nested too deeply (at most 4)")
+    if kind == "unpriced":
+        _keys(ctx, obj, path, {"kind"}, {"note"})
+        return UnpricedRule()
     when = _condition(ctx, obj["when"], f"{path}.when") if "when" in obj else None
     if "otherwise" in obj and when is None:
         raise ctx.fail(f"{path}.otherwise", "needs a 'when' condition")
@@ -501,7 +522,8 @@ def _entry(ctx: _Ctx, value: object, updated: _dt.date) -> ServiceSpec:
         raise ctx.fail(
             "confidence",
             f"must be {rule_confidence(rule)!r} for a {rule.kind!r} rule "
-            "('exact' only when the provider reports the charge itself)",
+            "('exact' only when the provider reports the charge itself, "
+            "'unknown' for an 'unpriced' rule)",
         )
     hosts = tuple(p.text for p in patterns)
 
