@@ -27,6 +27,7 @@ TEST_LIBRARIES = [
     "google-genai",
     "cohere",
     "boto3",
+    "aiobotocore",  # pins a botocore range: boto3 resolves to a release that fits it
     "mcp",
     "httpx",
     "httpx-aiohttp",

@@ -1,16 +1,19 @@
-"""AWS Bedrock runtime (boto3 / botocore).
+"""AWS Bedrock runtime: boto3 / botocore, and aiobotocore (aioboto3) for async code.
 
-Every botocore operation goes through ``BaseClient._make_api_call``; the wrapper looks
-at bedrock-runtime model calls only (:mod:`._bedrock_calls`) and calls everything else
-straight through. aiobotocore overrides ``_make_api_call`` and is not covered.
+Every botocore operation goes through ``BaseClient._make_api_call``; aiobotocore
+overrides it with a coroutine, ``AioBaseClient._make_api_call``. Both are wrapped, and
+both wrappers look at bedrock-runtime model calls only (:mod:`._bedrock_calls`).
+aiobotocore is optional: it is patched when the program imports it, never imported here.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from dexcost import _guard
 
+from . import _aiobedrock
 from ._base import Instrumentor
 from ._bedrock_calls import LAYER, SITE, SYNC, begin, on_result
 
@@ -18,7 +21,7 @@ __all__ = ["BedrockInstrumentor"]
 
 
 class BedrockInstrumentor(Instrumentor):
-    """Records every Bedrock model call made through boto3 / botocore."""
+    """Records every Bedrock model call made through boto3 / botocore or aiobotocore."""
 
     name = LAYER
     import_name = "botocore"
@@ -26,6 +29,7 @@ class BedrockInstrumentor(Instrumentor):
 
     def _install(self) -> None:
         self._wrap("botocore.client", "BaseClient._make_api_call", self._make_api_call)
+        self._install_on_import(_aiobedrock.MODULE, partial(_aiobedrock.install, self))
 
     def _make_api_call(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -28,7 +28,7 @@ from dexcost import _guard, _scope
 
 from ._proxy import ObjectProxy
 
-__all__ = ["StreamObserver", "TrackedAsyncStream", "TrackedStream"]
+__all__ = ["StreamObserver", "TrackedAsyncStream", "TrackedStream", "finish_after"]
 
 
 class StreamObserver:
@@ -216,7 +216,8 @@ class TrackedStream(ObjectProxy):
             self._self_observer.finish()
 
 
-async def _finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> Any:
+async def finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> Any:
+    """Await ``awaitable`` (a close), then let ``observer`` record."""
     try:
         return await awaitable
     finally:
@@ -254,7 +255,13 @@ class TrackedAsyncStream(ObjectProxy):
         it = self._self_ait
         if it is None:
             wrapped = self.__wrapped__
-            it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+            step = getattr(type(wrapped), "__anext__", None)
+            # An async iterator is its own; aiobotocore's event stream names an async
+            # generator function ``__anext__``, and only ``__aiter__()`` iterates it.
+            if step is None or inspect.isasyncgenfunction(step):
+                it = wrapped.__aiter__()
+            else:
+                it = wrapped
             self._self_ait = it
         observer.requested = True
         layer = self._self_hold
@@ -298,12 +305,12 @@ class TrackedAsyncStream(ObjectProxy):
     def close(self) -> Any:
         result = self.__wrapped__.close()
         if inspect.isawaitable(result):
-            return _finish_after(result, self._self_observer)
+            return finish_after(result, self._self_observer)
         self._self_observer.finish()
         return result
 
     def aclose(self) -> Any:
-        return _finish_after(self.__wrapped__.aclose(), self._self_observer)
+        return finish_after(self.__wrapped__.aclose(), self._self_observer)
 
     def __del__(self) -> None:
         self._self_observer.finish()
