@@ -27,6 +27,10 @@ The attempts of the call in progress are kept in a context variable, created at 
 first failure. The provider's handler takes them when the call ends (:func:`retry_aware`,
 :func:`take`) and records its event through a stand-in for the tracker that links the
 event into the chain, also for a stream that records later.
+
+botocore's retries of Bedrock calls are recorded the same way, from their own hook
+(:mod:`._bedrock_retries`), with the chain of :class:`Chain`, :func:`record_retried` and
+:func:`linked`.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ if TYPE_CHECKING:
 
     from ._base import Instrumentor
 
-__all__ = ["Describe", "install", "retry_aware", "take"]
+__all__ = ["Chain", "Describe", "install", "linked", "record_retried", "retry_aware", "take"]
 
 #: ``describe(instance, options)`` → provider, requested model and ``details`` of a
 #: request, from a stand-in ``instance`` whose ``_client`` is the SDK client and the
@@ -59,11 +63,11 @@ __all__ = ["Describe", "install", "retry_aware", "take"]
 Describe = Callable[[Any, Any], tuple[str, str | None, dict[str, Any]]]
 
 _SITE = "instrument.sdk_retries"
-_chain: ContextVar[_Chain | None] = ContextVar("dexcost_sdk_retries", default=None)
+_chain: ContextVar[Chain | None] = ContextVar("dexcost_sdk_retries", default=None)
 _perf_ns = time.perf_counter_ns
 
 
-class _Chain:
+class Chain:
     """The attempts of one call so far: how many, and the last failure to link to."""
 
     __slots__ = ("attempts", "last", "started_ns")
@@ -97,7 +101,7 @@ class _ChainedTracker:
 
     __slots__ = ("_chain", "_tracker")
 
-    def __init__(self, tracker: CostTracker, chain: _Chain) -> None:
+    def __init__(self, tracker: CostTracker, chain: Chain) -> None:
         self._tracker = tracker
         self._chain = chain
 
@@ -114,6 +118,11 @@ class _ChainedTracker:
         return getattr(self._tracker, name)
 
 
+def linked(tracker: CostTracker, chain: Chain) -> CostTracker:
+    """A stand-in for ``tracker`` that records the event ending a call as ``chain``'s last."""
+    return cast("CostTracker", _ChainedTracker(tracker, chain))
+
+
 def take(tracker: CostTracker) -> CostTracker:
     """The tracker a handler records the end of a call with.
 
@@ -125,7 +134,7 @@ def take(tracker: CostTracker) -> CostTracker:
     if chain is None:
         return tracker
     _chain.set(None)
-    return cast("CostTracker", _ChainedTracker(tracker, chain))
+    return linked(tracker, chain)
 
 
 class _RetryAware(CallHandler):
@@ -174,14 +183,14 @@ def install(inst: Instrumentor, base_module: str, describe: Describe) -> bool:
     """
     layer = inst.name
 
-    def note(client: Any, kwargs: dict[str, Any], exc: BaseException | None) -> _Chain | None:
+    def note(client: Any, kwargs: dict[str, Any], exc: BaseException | None) -> Chain | None:
         instance = _Resource(client)
         tracker = inst.tracker_for(instance)
         if tracker is None:
             return None
         chain = _chain.get()
         if chain is None:
-            chain = _Chain()
+            chain = Chain()
             _chain.set(chain)
         _record_attempt(tracker, chain, describe, instance, kwargs, exc)
         return chain
@@ -213,7 +222,7 @@ def install(inst: Instrumentor, base_module: str, describe: Describe) -> bool:
 
 def _record_attempt(
     tracker: CostTracker,
-    chain: _Chain,
+    chain: Chain,
     describe: Describe,
     instance: Any,
     kwargs: dict[str, Any],
@@ -222,15 +231,42 @@ def _record_attempt(
     """Record the attempt that just failed (the SDK is about to retry it)."""
     response = kwargs.get("response")
     status = getattr(response, "status_code", None)
-    if not isinstance(status, int):
-        status = None
     provider, model, details = describe(instance, kwargs.get("options"))
+    record_retried(
+        tracker,
+        chain,
+        provider,
+        model,
+        details,
+        status=status if isinstance(status, int) else None,
+        exc=exc,
+        latency_ms=_attempt_ms(chain, response),
+    )
+
+
+def record_retried(
+    tracker: CostTracker,
+    chain: Chain,
+    provider: str,
+    model: str | None,
+    details: dict[str, Any],
+    *,
+    status: int | None,
+    exc: BaseException | None,
+    latency_ms: int | None,
+    code: str = "",
+) -> None:
+    """Record a failed attempt the SDK retries, as the next link of ``chain``.
+
+    ``status`` is the error status the provider answered with (and ``code`` its error
+    code, if any): not billed, cost 0 ``exact``. None when no answer came; ``exc`` is
+    then what the SDK caught, and the cost 0 is ``unknown``.
+    """
     if status is not None:
-        error_type = classify_error(exc or Exception(), status=status)
+        error_type = classify_error(exc or Exception(), status=status, code=code)
         details["status_code"] = status
     else:
-        # No response: the SDK retries only timeouts and failed connections, and raises
-        # them as APITimeoutError / APIConnectionError.
+        # No response: SDKs retry only timeouts and failed connections.
         error_type = "connection_error" if exc is None else classify_error(exc)
         if error_type not in TRANSIENT_ERROR_TYPES:
             error_type = "connection_error"
@@ -245,14 +281,14 @@ def _record_attempt(
         ZERO,
         cost_confidence="exact" if status is not None else "unknown",
         pricing_source="provider" if status is not None else "unknown",
-        latency_ms=_attempt_ms(chain, response),
+        latency_ms=latency_ms,
         details=details,
         error_type=error_type,
     )
     chain.link(tracker, event)
 
 
-def _attempt_ms(chain: _Chain, response: Any) -> int | None:
+def _attempt_ms(chain: Chain, response: Any) -> int | None:
     """How long the failed attempt took: from the end of the last wait, else the response."""
     if chain.started_ns is not None:
         return (_perf_ns() - chain.started_ns) // 1_000_000
