@@ -52,7 +52,9 @@ ANTHROPIC_BODY = {
 TOKEN_HEADERS = {"x-amzn-bedrock-input-token-count": "10", "x-amzn-bedrock-output-token-count": "4"}
 
 
-def aio_client(url: str, service: str = "bedrock-runtime", attempts: int = 1) -> Any:
+def aio_client(
+    url: str, service: str = "bedrock-runtime", attempts: int = 1, mode: str = "standard"
+) -> Any:
     """An aiobotocore client context manager (``async with``) for ``service`` at ``url``."""
     return get_session().create_client(
         service,
@@ -60,7 +62,7 @@ def aio_client(url: str, service: str = "bedrock-runtime", attempts: int = 1) ->
         endpoint_url=url,
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="secret",
-        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}),
+        config=Config(retries={"total_max_attempts": attempts, "mode": mode}),
     )
 
 

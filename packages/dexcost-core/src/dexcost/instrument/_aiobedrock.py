@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dexcost import _guard
 
 from ._bedrock_calls import SITE, Body, Proxies, begin, on_result
+from ._bedrock_retries import async_needs_retry
 from ._proxy import ObjectProxy
 from ._stream import TrackedAsyncStream, finish_after
 
@@ -81,7 +82,7 @@ _ASYNC: Proxies = (TrackedAsyncStream, _AsyncTappedBody)
 
 
 def install(inst: Instrumentor) -> None:
-    """Wrap ``AioBaseClient._make_api_call`` as one of ``inst``'s patches."""
+    """Wrap ``AioBaseClient._make_api_call`` (and the retry hook) as ``inst``'s patches."""
 
     async def make_api_call(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -99,3 +100,4 @@ def install(inst: Instrumentor) -> None:
         return _guard.call(SITE, result, on_result, call, result, _ASYNC)
 
     inst._wrap(MODULE, "AioBaseClient._make_api_call", make_api_call)
+    inst._wrap("aiobotocore.endpoint", "AioEndpoint._needs_retry", async_needs_retry)

@@ -4,6 +4,7 @@ Every botocore operation goes through ``BaseClient._make_api_call``; aiobotocore
 overrides it with a coroutine, ``AioBaseClient._make_api_call``. Both are wrapped, and
 both wrappers look at bedrock-runtime model calls only (:mod:`._bedrock_calls`).
 aiobotocore is optional: it is patched when the program imports it, never imported here.
+The attempts botocore retries inside a call are recorded too (:mod:`._bedrock_retries`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from dexcost import _guard
 
-from . import _aiobedrock
+from . import _aiobedrock, _bedrock_retries
 from ._base import Instrumentor
 from ._bedrock_calls import LAYER, SITE, SYNC, begin, on_result
 
@@ -29,6 +30,7 @@ class BedrockInstrumentor(Instrumentor):
 
     def _install(self) -> None:
         self._wrap("botocore.client", "BaseClient._make_api_call", self._make_api_call)
+        self._wrap("botocore.endpoint", "Endpoint._needs_retry", _bedrock_retries.needs_retry)
         self._install_on_import(_aiobedrock.MODULE, partial(_aiobedrock.install, self))
 
     def _make_api_call(

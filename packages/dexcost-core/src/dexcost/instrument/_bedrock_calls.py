@@ -6,9 +6,10 @@ reports input tokens without the cache: they are normalised to include it. Invok
 token counts come from its response headers; the body is read only when the caller reads
 it (through a transparent proxy), to pick up cache counts from it.
 
-:func:`begin` owns one call (the billing scope); :func:`on_result` records the result or
-wraps what the caller reads later. The sync and async clients differ only in the stream
-and body proxies they pass.
+:func:`begin` owns one call (the billing scope) and makes it the :func:`current` one,
+where botocore's retry loop finds it (:mod:`._bedrock_retries`); :func:`on_result`
+records the result or wraps what the caller reads later. The sync and async clients
+differ only in the stream and body proxies they pass.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextvars import Token
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard, _scope
@@ -31,12 +32,13 @@ from ._record import (
     record_llm,
     text_chars,
 )
+from ._sdk_retries import Chain, linked
 from ._stream import StreamObserver, TrackedStream
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
 
-__all__ = ["LAYER", "SITE", "SYNC", "Body", "Call", "Proxies", "begin", "on_result"]
+__all__ = ["LAYER", "SITE", "SYNC", "Body", "Call", "Proxies", "begin", "current", "on_result"]
 
 #: The instrumentor's name: the billing layer that owns a Bedrock call.
 LAYER = "bedrock"
@@ -45,6 +47,7 @@ _OPERATIONS = frozenset(
     {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
 )
 _MAX_BODY = 1 << 20  # bytes of an InvokeModel body kept to read cache counts from
+_current: ContextVar[Call | None] = ContextVar("dexcost_bedrock_call", default=None)
 
 
 def _converse_usage(u: Any) -> Usage:
@@ -123,7 +126,16 @@ def _details(operation: str, result: Any) -> dict[str, Any]:
 class Call:
     """One bedrock-runtime call this layer owns: what every record of it needs."""
 
-    __slots__ = ("_scope", "model", "operation", "params", "started_ns", "tracker")
+    __slots__ = (
+        "_current",
+        "_scope",
+        "chain",
+        "model",
+        "operation",
+        "params",
+        "started_ns",
+        "tracker",
+    )
 
     def __init__(
         self, tracker: CostTracker, operation: str, params: dict[str, Any], started_ns: int
@@ -133,13 +145,23 @@ class Call:
         self.params = params
         self.model = params.get("modelId") if isinstance(params.get("modelId"), str) else None
         self.started_ns = started_ns
+        #: The attempts botocore retried, once it retries one (None: not retried).
+        self.chain: Chain | None = None
         self._scope: Token[str | None] | None = None
+        self._current: Token[Call | None] | None = None
 
     def release(self) -> None:
-        """The call returned or raised: give up the billing scope."""
+        """The call returned or raised: it is no longer current, nor owns the billing scope."""
+        if self._current is not None:
+            _current.reset(self._current)
+            self._current = None
         if self._scope is not None:
             _scope.release(self._scope)
             self._scope = None
+
+    def _sink(self) -> CostTracker:
+        """Where the end of the call is recorded: linked to the retried attempts, if any."""
+        return self.tracker if self.chain is None else linked(self.tracker, self.chain)
 
     def record(
         self,
@@ -152,7 +174,7 @@ class Call:
         if usage is None:
             chars = _request_chars(self.params)
             usage = Usage(estimate_tokens(chars), estimate_tokens(output_chars), estimated=True)
-        record_llm(self.tracker, "bedrock", self.model, usage, latency_ms, details, error=error)
+        record_llm(self._sink(), "bedrock", self.model, usage, latency_ms, details, error=error)
 
     def failed(self, exc: BaseException) -> None:
         """Record the call as failed with ``exc`` (which then reaches the caller unchanged)."""
@@ -163,7 +185,7 @@ class Call:
             code = str(response.get("Error", {}).get("Code", ""))
         details: dict[str, Any] = {"operation": self.operation}
         record_failure(
-            self.tracker,
+            self._sink(),
             "bedrock",
             self.model,
             exc,
@@ -195,7 +217,13 @@ def begin(
         tracker, operation, params if isinstance(params, dict) else {}, time.perf_counter_ns()
     )
     call._scope = token
+    call._current = _current.set(call)
     return call
+
+
+def current() -> Call | None:
+    """The Bedrock call in progress in this context (between :func:`begin` and its release)."""
+    return _current.get()
 
 
 def _is_bedrock_runtime(client: Any) -> bool:
