@@ -121,12 +121,15 @@ class Instrumentor:
             self._teardown()
 
     def _install_now(self) -> None:
+        # Installed from the start: an optional part whose import completes while
+        # _install() registers its hook is then patched at once (_on_import_part).
+        self._installed = True
         try:
             self._install()
         except BaseException:
+            self._installed = False
             self._remove_patches()
             raise
-        self._installed = True
 
     def _on_import(self, module: Any) -> None:
         """The SDK was just imported: install the patches if still wanted."""
