@@ -10,15 +10,13 @@ call owned and stays silent.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard
 
 from ._bedrock_calls import SITE, Body, Proxies, begin, on_result
 from ._bedrock_retries import async_needs_retry
-from ._proxy import ObjectProxy
-from ._stream import TrackedAsyncStream, finish_after
+from ._stream import AsyncObserved, TrackedAsyncStream
 
 if TYPE_CHECKING:
     from ._base import Instrumentor
@@ -29,12 +27,10 @@ __all__ = ["MODULE", "install"]
 MODULE = "aiobotocore.client"
 
 
-class _AsyncTappedBody(ObjectProxy):
+class _AsyncTappedBody(AsyncObserved):
     """aiobotocore's StreamingBody, unchanged for the caller; dexcost sees what it reads."""
 
-    def __init__(self, body: Any, observer: Body) -> None:
-        super().__init__(body)
-        self._self_observer = observer
+    _self_observer: Body
 
     async def read(self, *args: Any, **kwargs: Any) -> Any:
         data = await self.__wrapped__.read(*args, **kwargs)
@@ -52,30 +48,6 @@ class _AsyncTappedBody(ObjectProxy):
             raise
         _guard.call(SITE, None, self._self_observer.saw, chunk, False)
         return chunk
-
-    async def __aenter__(self) -> _AsyncTappedBody:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_observer.finish()
-
-    def close(self) -> Any:
-        # Sync for the aiohttp body, a coroutine for the httpx one.
-        result = self.__wrapped__.close()
-        if inspect.isawaitable(result):
-            return finish_after(result, self._self_observer)
-        self._self_observer.finish()
-        return result
-
-    def aclose(self) -> Any:
-        return finish_after(self.__wrapped__.aclose(), self._self_observer)
-
-    def __del__(self) -> None:
-        self._self_observer.finish()
 
 
 _ASYNC: Proxies = (TrackedAsyncStream, _AsyncTappedBody)
