@@ -64,20 +64,24 @@ def test_importing_dexcost_and_checking_availability_imports_no_sdk() -> None:
 
 
 def test_init_instruments_every_installed_sdk_and_close_restores_them(tmp_path: Path) -> None:
+    import aiobotocore.client
     import botocore.client
     import openai
 
     create = vars(openai.resources.chat.completions.completions.Completions)["create"]
     make_api_call = vars(botocore.client.BaseClient)["_make_api_call"]
+    make_api_call_async = vars(aiobotocore.client.AioBaseClient)["_make_api_call"]
     dexcost.init(buffer_path=str(tmp_path / "all.db"), track_http=False)
     tracker = dexcost.get_tracker()
     assert tracker is not None
     assert tracker.instrumented == frozenset(ALL_SUPPORTED_INSTRUMENTS)
     assert vars(botocore.client.BaseClient)["_make_api_call"] is not make_api_call
+    assert vars(aiobotocore.client.AioBaseClient)["_make_api_call"] is not make_api_call_async
     dexcost.close()
     assert all(not get_instrumentor(n).is_instrumented for n in ALL_SUPPORTED_INSTRUMENTS)
     assert vars(openai.resources.chat.completions.completions.Completions)["create"] is create
     assert vars(botocore.client.BaseClient)["_make_api_call"] is make_api_call
+    assert vars(aiobotocore.client.AioBaseClient)["_make_api_call"] is make_api_call_async
 
 
 def test_init_patches_an_sdk_only_when_the_program_imports_it(tmp_path: Path) -> None:
