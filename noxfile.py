@@ -25,9 +25,11 @@ TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
 # The test environments are pinned with pip constraints, so that a new release of a
 # library never turns CI red on its own; `nox -s refresh-constraints` re-pins them.
 # reference: openai 2.x and the litellm release the bundled price data comes from (the
-# pricing parity tests compare against it). newest: the newest releases (openai 3.x).
+# pricing parity tests compare against it), and aiobotocore, which holds botocore to the
+# range it supports. newest: the newest releases (openai 3.x, the newest botocore).
 REFERENCE = "tests/constraints/reference.txt"
 NEWEST = "tests/constraints/newest.txt"
+REFERENCE_ONLY = ["aiobotocore"]
 # Real libraries the tests drive; none is a dependency of dexcost itself.
 TEST_LIBRARIES = [
     # provider SDKs and what they talk through
@@ -70,8 +72,9 @@ def typecheck(session: nox.Session) -> None:
     )
 
 
-def _run_tests(session: nox.Session, constraints: str) -> None:
-    session.install("-c", constraints, *TEST_TOOLS, *TEST_LIBRARIES, *[f"./{p}" for p in PACKAGES])
+def _run_tests(session: nox.Session, constraints: str, *extra: str) -> None:
+    packages = [f"./{p}" for p in PACKAGES]
+    session.install("-c", constraints, *TEST_TOOLS, *TEST_LIBRARIES, *extra, *packages)
     # litellm must not fetch its price map from the network at import (tests only).
     session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     session.run("pytest", *session.posargs)
@@ -80,7 +83,7 @@ def _run_tests(session: nox.Session, constraints: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite on openai 2.x and the litellm release the bundled prices come from."""
-    _run_tests(session, REFERENCE)
+    _run_tests(session, REFERENCE, *REFERENCE_ONLY)
 
 
 @nox.session(name="tests-newest")
@@ -96,7 +99,7 @@ def refresh_constraints(session: nox.Session) -> None:
     Run it, then ``nox``; commit the two files when the suite passes.
     """
     litellm = f"litellm=={_price_data_release()}"
-    for path, extra in ((REFERENCE, [litellm]), (NEWEST, ["openai>=3"])):
+    for path, extra in ((REFERENCE, [litellm, *REFERENCE_ONLY]), (NEWEST, ["openai>=3"])):
         venv = Path(session.create_tmp()) / Path(path).stem
         session.run("python", "-m", "venv", "--clear", str(venv))
         pip = str(venv / ("Scripts" if sys.platform == "win32" else "bin") / "pip")

@@ -76,3 +76,74 @@ def test_cohere_embed_batches_sent_from_a_thread_pool_are_billed_once(
         ("llm_call", 60),
     ]
     assert len(server.hits) == 3
+
+
+BEDROCK_HOST = "bedrock-runtime.us-east-1.amazonaws.com"
+BEDROCK_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+CONVERSE = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+    "stopReason": "end_turn",
+    "usage": {"inputTokens": 9, "outputTokens": 2, "totalTokens": 11},
+    "metrics": {"latencyMs": 5},
+}
+
+
+def _bedrock_args(server: Any) -> dict[str, Any]:
+    botocore_config = pytest.importorskip("botocore.config")
+    return {
+        "region_name": "us-east-1",
+        "endpoint_url": server.url(BEDROCK_HOST, ""),
+        "aws_access_key_id": "AKIDEXAMPLE",
+        "aws_secret_access_key": "secret",
+        "config": botocore_config.Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    }
+
+
+async def test_async_bedrock_call_recorded_by_the_provider_layer_only(
+    server: Any, tracker: Any, read: Any
+) -> None:
+    # aiobotocore sends through aiohttp, which HTTP capture patches; a user's rate for the
+    # exact Bedrock host would bill each request there if the provider layer did not own it.
+    session = pytest.importorskip("aiobotocore.session")
+    server.route("/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse", CONVERSE)
+    register_domain_rate(BEDROCK_HOST, "1")
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    args = _bedrock_args(server)
+    async with session.get_session().create_client("bedrock-runtime", **args) as client:
+        await client.converse(modelId=BEDROCK_MODEL, messages=messages)  # not instrumented
+        tracker.instrument("bedrock")
+        try:
+            async with dexcost.task("chat"):
+                await client.converse(modelId=BEDROCK_MODEL, messages=messages)
+        finally:
+            tracker.uninstrument("bedrock")
+    rows = read("SELECT event_type, input_tokens FROM events WHERE event_type != 'task_end'")
+    assert [(r["event_type"], r["input_tokens"]) for r in rows] == [
+        ("external_cost", None),  # the uninstrumented call: HTTP capture's, at the rate
+        ("llm_call", 9),
+    ]
+    assert len(server.hits) == 2
+
+
+def test_sync_bedrock_call_recorded_by_the_provider_layer_only(
+    server: Any, tracker: Any, read: Any
+) -> None:
+    boto3 = pytest.importorskip("boto3")
+    server.route("/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse", CONVERSE)
+    register_domain_rate(BEDROCK_HOST, "1")
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    client = boto3.client("bedrock-runtime", **_bedrock_args(server))
+    client.converse(modelId=BEDROCK_MODEL, messages=messages)  # not instrumented
+    tracker.instrument("bedrock")
+    try:
+        with dexcost.task("chat"):
+            client.converse(modelId=BEDROCK_MODEL, messages=messages)
+    finally:
+        tracker.uninstrument("bedrock")
+        client.close()
+    rows = read("SELECT event_type, input_tokens FROM events WHERE event_type != 'task_end'")
+    assert [(r["event_type"], r["input_tokens"]) for r in rows] == [
+        ("external_cost", None),
+        ("llm_call", 9),
+    ]
+    assert len(server.hits) == 2

@@ -21,6 +21,34 @@ from dexcost.instrument import uninstrument_bedrock
 MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 CONVERSE_MESSAGES = [{"role": "user", "content": [{"text": "Summarise the complaint."}]}]
 EVENTSTREAM = "application/vnd.amazon.eventstream"
+THROTTLED = {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/"}
+CONVERSE = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "Late delivery."}]}},
+    "stopReason": "end_turn",
+    "usage": {
+        "inputTokens": 30,
+        "outputTokens": 12,
+        "totalTokens": 242,
+        "cacheReadInputTokens": 150,
+        "cacheWriteInputTokens": 50,
+    },
+    "metrics": {"latencyMs": 321},
+}
+ANTHROPIC_BODY = {
+    "id": "msg_bdrk_01",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5-20250929",
+    "content": [{"type": "text", "text": "Done"}],
+    "stop_reason": "end_turn",
+    "usage": {
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 900,
+        "output_tokens": 4,
+    },
+}
+TOKEN_HEADERS = {"x-amzn-bedrock-input-token-count": "10", "x-amzn-bedrock-output-token-count": "4"}
 
 
 def make_client(url: str, service: str = "bedrock-runtime") -> Any:

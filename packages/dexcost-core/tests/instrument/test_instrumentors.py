@@ -16,7 +16,16 @@ from dexcost import _guard
 from dexcost.instrument import ALL_SUPPORTED_INSTRUMENTS, Instrumentor, get_instrumentor
 from dexcost.instrument._stream import StreamObserver
 
-SDK_MODULES = ("openai", "anthropic", "litellm", "google.genai", "cohere", "botocore", "mcp")
+SDK_MODULES = (
+    "openai",
+    "anthropic",
+    "litellm",
+    "google.genai",
+    "cohere",
+    "botocore",
+    "aiobotocore",
+    "mcp",
+)
 
 
 def test_supported_names() -> None:
@@ -71,6 +80,15 @@ def test_init_instruments_every_installed_sdk_and_close_restores_them(tmp_path: 
     assert vars(botocore.client.BaseClient)["_make_api_call"] is make_api_call
 
 
+def test_init_instruments_aiobotocore_with_bedrock_and_close_restores_it(tmp_path: Path) -> None:
+    client = pytest.importorskip("aiobotocore.client", reason="aiobotocore is not installed")
+    make_api_call_async = vars(client.AioBaseClient)["_make_api_call"]
+    dexcost.init(buffer_path=str(tmp_path / "aio.db"), auto_instrument=["bedrock"])
+    assert vars(client.AioBaseClient)["_make_api_call"] is not make_api_call_async
+    dexcost.close()
+    assert vars(client.AioBaseClient)["_make_api_call"] is make_api_call_async
+
+
 def test_init_patches_an_sdk_only_when_the_program_imports_it(tmp_path: Path) -> None:
     code = (
         "import sys, dexcost\n"
@@ -94,6 +112,37 @@ def test_init_patches_an_sdk_only_when_the_program_imports_it(tmp_path: Path) ->
     assert lines[0] == str(sorted(ALL_SUPPORTED_INSTRUMENTS))
     assert lines[1] == "[]"  # init() imported none of them
     assert lines[2:4] == ["FunctionWrapper", "function"]  # patched on import, restored
+
+
+@pytest.mark.parametrize(
+    "before", ["", "import botocore.client", "import botocore.client; init(); dexcost.close()"]
+)
+def test_aiobotocore_is_patched_when_the_program_imports_it(tmp_path: Path, before: str) -> None:
+    # Part of "bedrock": patched on import, whether botocore was imported before init() or
+    # with aiobotocore, also after an earlier init() and close(); removed with the rest.
+    pytest.importorskip("aiobotocore")
+    code = (
+        "import sys, dexcost\n"
+        f"def init(): dexcost.init(buffer_path={str(tmp_path / 'aio.db')!r},"
+        " auto_instrument=['bedrock'], track_http=False)\n"
+        f"{before}\n"
+        "init()\n"
+        "print('aiobotocore' in sys.modules)\n"
+        "from aiobotocore.session import get_session\n"
+        "from aiobotocore.client import AioBaseClient as C\n"
+        "print(type(vars(C)['_make_api_call']).__name__)\n"
+        "dexcost.close()\n"
+        "print(type(vars(C)['_make_api_call']).__name__)\n"
+    )
+    src = Path(dexcost.__file__).parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(src), "PATH": ""},
+    )
+    assert out.stdout.split("\n")[:3] == ["False", "FunctionWrapper", "function"]
 
 
 def test_init_with_an_empty_list_patches_nothing(tmp_path: Path) -> None:

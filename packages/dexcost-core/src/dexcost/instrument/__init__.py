@@ -134,12 +134,13 @@ def uninstrument_gemini() -> None:
 
 
 def instrument_bedrock(tracker: CostTracker) -> None:
-    """Record AWS Bedrock runtime calls (Converse, ConverseStream, InvokeModel*)."""
+    """Record AWS Bedrock runtime calls (Converse, ConverseStream, InvokeModel*) made
+    through boto3 / botocore or aiobotocore, one event per attempt botocore makes."""
     _instrument("bedrock", tracker)
 
 
 def uninstrument_bedrock() -> None:
-    """Restore botocore's original ``_make_api_call``."""
+    """Restore botocore's and aiobotocore's original methods."""
     _uninstrument("bedrock")
 
 

@@ -15,6 +15,8 @@ import importlib.util
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import wrapt
@@ -48,6 +50,7 @@ class Instrumentor:
         self._installed = False
         self._pending = False  # waiting for the SDK to be imported
         self._hooked = False  # the import hook is registered (it cannot be removed)
+        self._hooked_parts: set[str] = set()  # modules of optional parts, hooked likewise
         self.tracker: CostTracker | None = None
 
     @property
@@ -118,12 +121,15 @@ class Instrumentor:
             self._teardown()
 
     def _install_now(self) -> None:
+        # Installed from the start: an optional part whose import completes while
+        # _install() registers its hook is then patched at once (_on_import_part).
+        self._installed = True
         try:
             self._install()
         except BaseException:
+            self._installed = False
             self._remove_patches()
             raise
-        self._installed = True
 
     def _on_import(self, module: Any) -> None:
         """The SDK was just imported: install the patches if still wanted."""
@@ -145,6 +151,26 @@ class Instrumentor:
 
     def _teardown(self) -> None:
         """Undo anything :meth:`_install` did besides patches (callbacks, hooks)."""
+
+    def _install_on_import(self, module: str, install: Callable[[], None]) -> None:
+        """From :meth:`_install`: patch an optional part of the SDK living in ``module``.
+
+        ``install`` runs now if the program has imported ``module``, else when it does,
+        provided the SDK is still instrumented then; its :meth:`_wrap` patches are removed
+        with the others. Nothing here imports ``module``.
+        """
+        if module in sys.modules:
+            if sys.modules[module] is not None:  # None: the import is blocked
+                install()
+            return
+        if module not in self._hooked_parts:
+            self._hooked_parts.add(module)
+            wrapt.register_post_import_hook(partial(self._on_import_part, install), module)
+
+    def _on_import_part(self, install: Callable[[], None], module: Any) -> None:
+        with self._lock:
+            if self._installed:
+                _guard.call(f"instrument.{self.name}.install", None, install)
 
     def _wrap(self, module: str, path: str, wrapper: _patch.WrapperFn) -> bool:
         patch = _patch.wrap(self.name, module, path, wrapper)

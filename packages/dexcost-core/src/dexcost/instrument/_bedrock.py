@@ -1,337 +1,49 @@
-"""AWS Bedrock runtime (boto3 / botocore): Converse, ConverseStream, InvokeModel and
-InvokeModelWithResponseStream.
+"""AWS Bedrock runtime: boto3 / botocore, and aiobotocore (aioboto3) for async code.
 
-Every botocore operation goes through ``BaseClient._make_api_call``; the wrapper looks
-at bedrock-runtime model calls only and calls everything else straight through.
-Bedrock reports input tokens without the cache: they are normalised to include it.
-InvokeModel's token counts come from its response headers; the body is read only when
-the caller reads it (through a transparent proxy), to pick up cache counts from it.
-aiobotocore overrides ``_make_api_call`` and is not covered.
+Every botocore operation goes through ``BaseClient._make_api_call``; aiobotocore
+overrides it with a coroutine, ``AioBaseClient._make_api_call``. Both are wrapped, and
+both wrappers look at bedrock-runtime model calls only (:mod:`._bedrock_calls`).
+aiobotocore is optional: it is patched when the program imports it, never imported here.
+The attempts botocore retries inside a call are recorded too (:mod:`._bedrock_retries`).
 """
 
 from __future__ import annotations
 
-import json
-import time
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
-from dexcost import _guard, _scope
+from dexcost import _guard
 
+from . import _aiobedrock, _bedrock_retries
 from ._base import Instrumentor
-from ._proxy import ObjectProxy
-from ._record import (
-    Usage,
-    as_int,
-    elapsed_ms,
-    estimate_tokens,
-    record_failure,
-    record_llm,
-    text_chars,
-)
-from ._stream import StreamObserver, TrackedStream
-
-if TYPE_CHECKING:
-    from dexcost._tracker import CostTracker
+from ._bedrock_calls import LAYER, SITE, SYNC, begin, on_result
 
 __all__ = ["BedrockInstrumentor"]
 
-_OPERATIONS = frozenset(
-    {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
-)
-_SITE = "instrument.bedrock"
-_MAX_BODY = 1 << 20  # bytes of an InvokeModel body kept to read cache counts from
-
-
-def _converse_usage(u: Any) -> Usage:
-    read = as_int(u.get("cacheReadInputTokens"))
-    written = as_int(u.get("cacheWriteInputTokens"))
-    return Usage(
-        as_int(u.get("inputTokens")) + read + written,
-        as_int(u.get("outputTokens")),
-        cached_tokens=read,
-        cache_creation_tokens=written,
-    )
-
-
-def _invoke_usage(headers: dict[str, Any], body: Any) -> Usage | None:
-    """From an InvokeModel response: body usage (with cache counts) or the headers."""
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if isinstance(usage, dict):
-        if "input_tokens" in usage:  # Anthropic models
-            read = as_int(usage.get("cache_read_input_tokens"))
-            written = as_int(usage.get("cache_creation_input_tokens"))
-            return Usage(
-                as_int(usage["input_tokens"]) + read + written,
-                as_int(usage.get("output_tokens")),
-                cached_tokens=read,
-                cache_creation_tokens=written,
-            )
-        if "inputTokens" in usage:  # Amazon Nova
-            read = as_int(usage.get("cacheReadInputTokenCount"))
-            written = as_int(usage.get("cacheWriteInputTokenCount"))
-            return Usage(
-                as_int(usage["inputTokens"]) + read + written,
-                as_int(usage.get("outputTokens")),
-                cached_tokens=read,
-                cache_creation_tokens=written,
-            )
-    if "x-amzn-bedrock-input-token-count" in headers:
-        return Usage(
-            as_int(headers["x-amzn-bedrock-input-token-count"]),
-            as_int(headers.get("x-amzn-bedrock-output-token-count")),
-        )
-    return None
-
-
-def _metrics_usage(metrics: dict[str, Any]) -> Usage:
-    """``amazon-bedrock-invocationMetrics`` of a response stream's last chunk."""
-    read = as_int(metrics.get("cacheReadInputTokenCount"))
-    written = as_int(metrics.get("cacheWriteInputTokenCount"))
-    return Usage(
-        as_int(metrics.get("inputTokenCount")) + read + written,
-        as_int(metrics.get("outputTokenCount")),
-        cached_tokens=read,
-        cache_creation_tokens=written,
-    )
-
-
-def _request_chars(params: dict[str, Any]) -> int:
-    body = params.get("body")
-    if isinstance(body, (bytes, bytearray, str)):
-        return len(body)
-    return text_chars(params.get("messages")) + text_chars(params.get("system"))
-
-
-def _details(operation: str, result: Any) -> dict[str, Any]:
-    details: dict[str, Any] = {"operation": operation}
-    meta = result.get("ResponseMetadata") if isinstance(result, dict) else None
-    if isinstance(meta, dict) and isinstance(meta.get("RequestId"), str):
-        details["request_id"] = meta["RequestId"]
-    tier = result.get("serviceTier") if isinstance(result, dict) else None
-    if isinstance(tier, dict):
-        tier = tier.get("type")
-    if isinstance(tier, str):
-        details["service_tier"] = tier
-    return details
-
-
-class _Call:
-    """One bedrock-runtime call: what every record of it needs."""
-
-    __slots__ = ("model", "operation", "params", "started_ns", "tracker")
-
-    def __init__(
-        self, tracker: CostTracker, operation: str, params: dict[str, Any], started_ns: int
-    ) -> None:
-        self.tracker = tracker
-        self.operation = operation
-        self.params = params
-        self.model = params.get("modelId") if isinstance(params.get("modelId"), str) else None
-        self.started_ns = started_ns
-
-    def record(
-        self,
-        usage: Usage | None,
-        details: dict[str, Any],
-        latency_ms: int,
-        output_chars: int = 0,
-        error: BaseException | None = None,
-    ) -> None:
-        if usage is None:
-            chars = _request_chars(self.params)
-            usage = Usage(estimate_tokens(chars), estimate_tokens(output_chars), estimated=True)
-        record_llm(self.tracker, "bedrock", self.model, usage, latency_ms, details, error=error)
-
-    def failed(self, exc: BaseException) -> None:
-        response = getattr(exc, "response", None)
-        status, code = None, ""
-        if isinstance(response, dict):
-            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = str(response.get("Error", {}).get("Code", ""))
-        details: dict[str, Any] = {"operation": self.operation}
-        record_failure(
-            self.tracker,
-            "bedrock",
-            self.model,
-            exc,
-            self.started_ns,
-            details,
-            status=status,
-            code=code,
-        )
-
-
-class _ConverseEvents(StreamObserver):
-    """ConverseStream: the ``metadata`` event carries usage and metrics."""
-
-    __slots__ = ("call", "chars", "details", "metadata")
-
-    def __init__(self, call: _Call, details: dict[str, Any]) -> None:
-        super().__init__(call.started_ns)
-        self.call = call
-        self.details = details
-        self.metadata: Any = None
-        self.chars = 0
-
-    def observe(self, event: Any) -> None:
-        delta = event.get("contentBlockDelta")
-        if delta is not None:
-            self.chars += len(delta.get("delta", {}).get("text") or "")
-        elif "metadata" in event:
-            self.metadata = event["metadata"]
-
-    def record(self) -> None:
-        usage = self.metadata.get("usage") if isinstance(self.metadata, dict) else None
-        _finish_stream(self, None if usage is None else _converse_usage(usage), self.chars)
-
-
-class _InvokeChunks(StreamObserver):
-    """InvokeModelWithResponseStream: the last chunk has the invocation metrics."""
-
-    __slots__ = ("call", "details")
-    per_item = False
-
-    def __init__(self, call: _Call, details: dict[str, Any]) -> None:
-        super().__init__(call.started_ns)
-        self.call = call
-        self.details = details
-
-    def record(self) -> None:
-        usage = None
-        chunk = self.last.get("chunk") if isinstance(self.last, dict) else None
-        if chunk is not None:
-            data = _json(chunk.get("bytes"))
-            metrics = (
-                data.get("amazon-bedrock-invocationMetrics") if isinstance(data, dict) else None
-            )
-            if isinstance(metrics, dict):
-                usage = _metrics_usage(metrics)
-        # Without metrics, each chunk is about one token of output.
-        _finish_stream(self, usage, self.items * 4)
-
-
-def _json(data: Any) -> Any:
-    """Parsed JSON, or None for a body that is not (an error page, binary output)."""
-    try:
-        return json.loads(data or b"null")
-    except ValueError:
-        return None
-
-
-def _finish_stream(observer: Any, usage: Usage | None, output_chars: int) -> None:
-    details = dict(observer.details, stream=True)
-    if not observer.completed:
-        details["stream_completed"] = False
-    ttft = observer.time_to_first_item_ms()
-    if ttft is not None:
-        details["time_to_first_token_ms"] = ttft
-    observer.call.record(usage, details, observer.latency_ms(), output_chars, observer.error)
-
-
-class _Body(StreamObserver):
-    """An InvokeModel body: recorded when read, closed or collected."""
-
-    __slots__ = ("call", "data", "details", "headers", "latency")
-
-    def __init__(self, call: _Call, details: dict[str, Any], headers: dict[str, Any]) -> None:
-        super().__init__(call.started_ns)
-        self.call = call
-        self.details = details
-        self.headers = headers
-        self.latency = elapsed_ms(call.started_ns)
-        self.data = bytearray()
-
-    def record(self) -> None:
-        body: Any = None
-        if self.completed and self.data:
-            body = _json(bytes(self.data))
-        self.call.record(_invoke_usage(self.headers, body), self.details, self.latency)
-
-
-class _TappedBody(ObjectProxy):
-    """botocore's StreamingBody, unchanged for the caller; dexcost sees what ``read`` returns."""
-
-    def __init__(self, body: Any, observer: _Body) -> None:
-        super().__init__(body)
-        self._self_observer = observer
-
-    def read(self, *args: Any, **kwargs: Any) -> Any:
-        data = self.__wrapped__.read(*args, **kwargs)
-        _guard.call(_SITE, None, self._dexcost_saw, data, not args and not kwargs)
-        return data
-
-    def _dexcost_saw(self, data: Any, whole: bool) -> None:
-        observer = self._self_observer
-        if len(observer.data) + len(data) <= _MAX_BODY:
-            observer.data += data
-        if whole or not data:
-            observer.completed = True
-            observer.finish()
-
-    def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_observer.finish()
-
-    def __del__(self) -> None:
-        self._self_observer.finish()
-
-
-def _on_result(call: _Call, result: Any) -> Any:
-    details = _details(call.operation, result)
-    operation = call.operation
-    if operation == "Converse":
-        usage = result.get("usage")
-        call.record(
-            None if usage is None else _converse_usage(usage), details, elapsed_ms(call.started_ns)
-        )
-    elif operation == "ConverseStream":
-        result["stream"] = TrackedStream(result["stream"], _ConverseEvents(call, details))
-    elif operation == "InvokeModelWithResponseStream":
-        result["body"] = TrackedStream(result["body"], _InvokeChunks(call, details))
-    else:  # InvokeModel
-        headers = result.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        result["body"] = _TappedBody(result["body"], _Body(call, details, headers))
-    return result
-
 
 class BedrockInstrumentor(Instrumentor):
-    """Records every Bedrock model call made through boto3 / botocore."""
+    """Records every Bedrock model call made through boto3 / botocore or aiobotocore."""
 
-    name = "bedrock"
+    name = LAYER
     import_name = "botocore"
     pip_name = "boto3"
 
     def _install(self) -> None:
         self._wrap("botocore.client", "BaseClient._make_api_call", self._make_api_call)
+        self._wrap("botocore.endpoint", "Endpoint._needs_retry", _bedrock_retries.needs_retry)
+        self._install_on_import(_aiobedrock.MODULE, partial(_aiobedrock.install, self))
 
     def _make_api_call(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        tracker = self.tracker
-        if tracker is None:
+        call = begin(self.tracker, instance, args, kwargs)
+        if call is None:
             return wrapped(*args, **kwargs)
-        operation = args[0] if args else kwargs.get("operation_name")
-        if operation not in _OPERATIONS or not _is_bedrock_runtime(instance):
-            return wrapped(*args, **kwargs)
-        token = _scope.claim("bedrock")
-        if token is None:
-            return wrapped(*args, **kwargs)
-        params = args[1] if len(args) > 1 else kwargs.get("api_params")
-        call = _Call(
-            tracker, operation, params if isinstance(params, dict) else {}, time.perf_counter_ns()
-        )
         try:
             result = wrapped(*args, **kwargs)
         except Exception as exc:
-            _guard.call(_SITE, None, call.failed, exc)
+            _guard.call(SITE, None, call.failed, exc)
             raise
         finally:
-            _scope.release(token)
-        return _guard.call(_SITE, result, _on_result, call, result)
-
-
-def _is_bedrock_runtime(client: Any) -> bool:
-    meta = getattr(client, "meta", None)
-    return getattr(getattr(meta, "service_model", None), "service_name", None) == "bedrock-runtime"
+            call.release()
+        return _guard.call(SITE, result, on_result, call, result, SYNC)

@@ -26,6 +26,8 @@ first failure. The provider's handler takes them when the call ends (:func:`retr
 :func:`take`) and records its event through a stand-in for the tracker that links the
 event into the chain, also for a stream that records later. A stream that sends its
 request on its first read takes them right after that read, in the reader's context.
+A hook that knows its call (botocore's, :mod:`._bedrock_retries`) keeps the call's own
+:class:`Chain` instead and records the end of the call through :func:`linked`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "Attempt",
     "Chain",
     "Unsplit",
+    "linked",
     "owns",
     "record_retried",
     "response_ms",
@@ -71,11 +74,21 @@ class Attempt:
     """A failed attempt the SDK is about to retry, as its hook saw it.
 
     ``status`` is the provider's error status (None: no answer, ``error`` then says
-    why); ``latency_ms`` the attempt's duration if the hook knows it, and
-    ``occurred_at`` when it failed, for a hook that records it later.
+    why) and ``code`` its error code, if any; ``latency_ms`` the attempt's duration if
+    the hook knows it, and ``occurred_at`` when it failed, for a hook that records it
+    later.
     """
 
-    __slots__ = ("details", "error", "latency_ms", "model", "occurred_at", "provider", "status")
+    __slots__ = (
+        "code",
+        "details",
+        "error",
+        "latency_ms",
+        "model",
+        "occurred_at",
+        "provider",
+        "status",
+    )
 
     def __init__(
         self,
@@ -87,6 +100,7 @@ class Attempt:
         error: BaseException | None = None,
         latency_ms: int | None = None,
         occurred_at: datetime | None = None,
+        code: str = "",
     ) -> None:
         self.provider = provider
         self.model = model
@@ -95,6 +109,7 @@ class Attempt:
         self.error = error
         self.latency_ms = latency_ms
         self.occurred_at = occurred_at
+        self.code = code
 
 
 class Chain:
@@ -154,6 +169,11 @@ def take(tracker: CostTracker) -> CostTracker:
     if chain is None:
         return tracker
     _chain.set(None)
+    return linked(tracker, chain)
+
+
+def linked(tracker: CostTracker, chain: Chain) -> CostTracker:
+    """A stand-in for ``tracker`` that records the event ending a call as ``chain``'s last."""
     return cast("CostTracker", _ChainedTracker(tracker, chain))
 
 
@@ -229,20 +249,22 @@ def response_ms(response: Any) -> int | None:
     return int(elapsed.total_seconds() * 1000)
 
 
-def record_retried(tracker: CostTracker, attempt: Attempt) -> Chain:
+def record_retried(tracker: CostTracker, attempt: Attempt, chain: Chain | None = None) -> Chain:
     """Record ``attempt`` as the next failed attempt of the call in progress.
 
-    Its latency is the time since the chain last resumed (:meth:`Chain.resume`), else
+    The call's attempts are ``chain`` when the hook keeps them, else the context's.
+    The latency is the time since the chain last resumed (:meth:`Chain.resume`), else
     the hook's measure; the chain is returned for the hook to say when the next attempt
     starts.
     """
-    chain = _chain.get()
     if chain is None:
-        chain = Chain()
-        _chain.set(chain)
+        chain = _chain.get()
+        if chain is None:
+            chain = Chain()
+            _chain.set(chain)
     status, exc, details = attempt.status, attempt.error, attempt.details
     if status is not None:
-        error_type = classify_error(exc or Exception(), status=status)
+        error_type = classify_error(exc or Exception(), status=status, code=attempt.code)
         details["status_code"] = status
     else:
         # No answer: SDKs retry only timeouts and failed connections.

@@ -29,7 +29,7 @@ from dexcost import _guard, _scope
 
 from ._proxy import ObjectProxy
 
-__all__ = ["StreamObserver", "TrackedAsyncStream", "TrackedStream"]
+__all__ = ["AsyncObserved", "StreamObserver", "TrackedAsyncStream", "TrackedStream"]
 
 
 class StreamObserver:
@@ -241,7 +241,40 @@ async def _finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> 
         observer.finish()
 
 
-class TrackedAsyncStream(ObjectProxy):
+class AsyncObserved(ObjectProxy):
+    """An async object read by the caller (a stream, a body), otherwise unchanged, whose
+    observer finishes when it is closed, leaves its ``async with`` block or is collected.
+    """
+
+    def __init__(self, wrapped: Any, observer: StreamObserver) -> None:
+        super().__init__(wrapped)
+        self._self_observer = observer
+
+    async def __aenter__(self) -> Any:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._self_observer.finish()
+
+    def close(self) -> Any:
+        result = self.__wrapped__.close()  # sync or a coroutine, depending on the SDK
+        if inspect.isawaitable(result):
+            return _finish_after(result, self._self_observer)
+        self._self_observer.finish()
+        return result
+
+    def aclose(self) -> Any:
+        return _finish_after(self.__wrapped__.aclose(), self._self_observer)
+
+    def __del__(self) -> None:
+        self._self_observer.finish()
+
+
+class TrackedAsyncStream(AsyncObserved):
     """An async stream that records its call once; otherwise the stream itself."""
 
     def __init__(
@@ -252,8 +285,7 @@ class TrackedAsyncStream(ObjectProxy):
         hold: str | None = None,
         lazy: bool = False,
     ) -> None:
-        super().__init__(wrapped)
-        self._self_observer = observer
+        super().__init__(wrapped, observer)
         self._self_hold = hold
         self._self_ait: Any = None
         self._self_watching = True
@@ -272,7 +304,13 @@ class TrackedAsyncStream(ObjectProxy):
         it = self._self_ait
         if it is None:
             wrapped = self.__wrapped__
-            it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+            step = getattr(type(wrapped), "__anext__", None)
+            # An async iterator is its own; aiobotocore's event stream names an async
+            # generator function ``__anext__``, and only ``__aiter__()`` iterates it.
+            if step is None or inspect.isasyncgenfunction(step):
+                it = wrapped.__aiter__()
+            else:
+                it = wrapped
             self._self_ait = it
         sending = not observer.requested  # lazy: this first read sends the request
         observer.requested = True
@@ -306,26 +344,3 @@ class TrackedAsyncStream(ObjectProxy):
                 self._self_watching = False
                 _guard.report(observer.site, exc)
         return item
-
-    async def __aenter__(self) -> TrackedAsyncStream:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_observer.finish()
-
-    def close(self) -> Any:
-        result = self.__wrapped__.close()
-        if inspect.isawaitable(result):
-            return _finish_after(result, self._self_observer)
-        self._self_observer.finish()
-        return result
-
-    def aclose(self) -> Any:
-        return _finish_after(self.__wrapped__.aclose(), self._self_observer)
-
-    def __del__(self) -> None:
-        self._self_observer.finish()
