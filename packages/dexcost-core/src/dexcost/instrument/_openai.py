@@ -25,7 +25,7 @@ from ._record import (
     record_llm,
     text_chars,
 )
-from ._stainless import handle_raw, raw_mode
+from ._stainless import forwarding, handle_raw, raw_mode
 from ._stream import StreamObserver, TrackedAsyncStream, TrackedStream
 from ._tracked_clients import tracked_types, tracker_of_client
 
@@ -39,6 +39,9 @@ _DEFAULT_HOST = "api.openai.com"
 # Filled in at instrument time (never at import: importing dexcost must not import openai).
 _stream_types: tuple[type, ...] = ()
 _async_stream_type: type | None = None
+# The SDK streams' ``__iter__`` / ``__aiter__`` when they only forward ``_iterator``.
+_forward_iter: Any = None
+_forward_aiter: Any = None
 
 
 def _chat_usage(u: Any) -> Usage:
@@ -203,9 +206,12 @@ class _Handler(CallHandler):
         if observer_cls is _ChatStream and not _asks_usage(kwargs):
             observer_cls = _ChatStreamEstimating
         observer = observer_cls(self, tracker, instance, kwargs, started_ns)
-        if _async_stream_type is not None and isinstance(stream, _async_stream_type):
-            return TrackedAsyncStream(stream, observer)
-        return TrackedStream(stream, observer)
+        cls: Any = type(stream)
+        if _async_stream_type is not None and issubclass(cls, _async_stream_type):
+            source = stream._iterator if cls.__aiter__ is _forward_aiter else None
+            return TrackedAsyncStream(stream, observer, source=source)
+        source = stream._iterator if cls.__iter__ is _forward_iter else None
+        return TrackedStream(stream, observer, source=source)
 
     def on_error(
         self,
@@ -367,11 +373,13 @@ class OpenAIInstrumentor(Instrumentor):
         return self.tracker
 
     def _install(self) -> None:
-        global _stream_types, _async_stream_type
+        global _stream_types, _async_stream_type, _forward_iter, _forward_aiter
         from openai import _streaming
 
         _stream_types = (_streaming.Stream, _streaming.AsyncStream)
         _async_stream_type = _streaming.AsyncStream
+        _forward_iter = forwarding(_streaming.Stream.__iter__)
+        _forward_aiter = forwarding(_streaming.AsyncStream.__aiter__, is_async=True)
 
         retry_aware = _sdk_retries.retry_aware
         chat = retry_aware(_Handler("chat", _chat_usage, _ChatStream))
