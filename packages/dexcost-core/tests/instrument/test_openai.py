@@ -154,6 +154,19 @@ def test_chat_completion_is_recorded_in_the_current_task(
     assert "Summarise" not in str(event)  # never the prompt
 
 
+def test_a_client_pointed_elsewhere_records_the_new_host(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(completion())
+    fake_api.reply_json(completion())
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.base_url = fake_api.url.replace("127.0.0.1", "localhost") + "/v1"
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    first, second = events()
+    assert first["details"]["host"] == "127.0.0.1"
+    assert second["details"]["host"] == "localhost"
+
+
 def test_reasoning_tokens_are_kept_inside_output(
     instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, one_event: Any
 ) -> None:

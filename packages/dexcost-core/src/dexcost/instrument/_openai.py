@@ -111,26 +111,46 @@ def _asks_usage(kwargs: dict[str, Any]) -> bool:
     return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
-_places: weakref.WeakKeyDictionary[Any, tuple[Any, str, str | None]] = weakref.WeakKeyDictionary()
+# client -> (the instance attribute behind its ``base_url``, that URL, provider, host)
+_places: weakref.WeakKeyDictionary[Any, tuple[str | None, Any, str, str | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _where(instance: Any) -> tuple[str, str | None]:
-    """The provider name and, when it is not OpenAI's own API, the host called."""
-    client = getattr(instance, "_client", None)
-    base_url = getattr(client, "base_url", None)
+    """The provider name and, when it is not OpenAI's own API, the host called.
+
+    Cached per client and checked against the client's URL on every call (it can be
+    reassigned). The check reads the instance attribute the ``base_url`` property
+    returns: openai 3.x's property imports a module on every read, a cost per call.
+    """
+    client: Any = getattr(instance, "_client", None)
     try:
-        url, provider, host = _places[client]
-        if url is base_url:
+        name, url, provider, host = _places[client]
+        current = client.__dict__.get(name) if name is not None else client.base_url
+        if current is url:
             return provider, host
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         pass
+    base_url = getattr(client, "base_url", None)
     provider = "azure" if "Azure" in type(client).__name__ else "openai"
     host = getattr(base_url, "host", None)
     if not isinstance(host, str) or host == _DEFAULT_HOST:
         host = None
     with contextlib.suppress(TypeError):  # not weak-referenceable: just not cached
-        _places[client] = (base_url, provider, host)
+        _places[client] = (_attribute_holding(client, base_url), base_url, provider, host)
     return provider, host
+
+
+def _attribute_holding(client: Any, base_url: Any) -> str | None:
+    """The ``*base_url`` instance attribute that is ``base_url`` (``_base_url`` in openai
+    1.x-2.x, ``_configured_base_url`` in 3.x), or None: read the property then."""
+    if base_url is None:
+        return None
+    for name, value in getattr(client, "__dict__", {}).items():
+        if value is base_url and name.endswith("base_url"):
+            return str(name)
+    return None
 
 
 def _details(operation: str, host: str | None, request_model: Any) -> dict[str, Any]:
