@@ -1,9 +1,10 @@
 """Overhead of provider instrumentation per ``chat.completions.create``, next to peers.
 
 Each configuration runs in its own fresh subprocess (patches never leak between them):
-the plain openai SDK (baseline), dexcost initialised without patching (a control for
-what merely running dexcost costs), dexcost's patch on calls an outer layer owns (the
-wrapper alone), dexcost instrumenting openai, and, when installed,
+the plain openai SDK (baseline), the same again in a second process (the noise floor:
+two identical processes differ by this much), dexcost initialised without patching (a
+control for what merely running dexcost costs), dexcost's patch on calls an outer
+layer owns (the wrapper alone), dexcost instrumenting openai, and, when installed,
 OpenInference's and OpenLLMetry's OpenAI instrumentors exporting to in-memory span
 exporters. Every call goes to the same fake transport (``httpx.MockTransport`` with a
 canned gpt-4o-mini answer: JSON, or 52 SSE chunks ending in a usage chunk), so no
@@ -46,6 +47,7 @@ MESSAGES = [
 WORDS = [f"word{i} " for i in range(49)]
 CONFIGS = [
     "openai (baseline)",
+    "openai (again: noise floor)",
     "dexcost (init, no patch)",
     "dexcost (patched, outer layer owns)",
     "dexcost",
@@ -153,7 +155,7 @@ def _otel(instrumentor_cls: Any) -> Callable[[], int]:
 
 def setup(name: str) -> Callable[[], int]:
     """Set the process up for ``name``; returns how to count what it recorded."""
-    if name == "openai (baseline)":
+    if name.startswith("openai"):
         return lambda: 0
     if name.startswith("dexcost"):
         import dexcost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
@@ -153,6 +154,19 @@ def test_chat_completion_is_recorded_in_the_current_task(
     assert "Summarise" not in str(event)  # never the prompt
 
 
+def test_a_client_pointed_elsewhere_records_the_new_host(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_json(completion())
+    fake_api.reply_json(completion())
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.base_url = fake_api.url.replace("127.0.0.1", "localhost") + "/v1"
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    first, second = events()
+    assert first["details"]["host"] == "127.0.0.1"
+    assert second["details"]["host"] == "localhost"
+
+
 def test_reasoning_tokens_are_kept_inside_output(
     instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, one_event: Any
 ) -> None:
@@ -272,6 +286,119 @@ def test_unread_stream_records_on_collection_in_the_calls_context(
     assert event["task_type"] == "session"
     assert event["input_tokens"] > 0
     assert event["output_tokens"] == 0
+
+
+def test_stream_read_by_next_then_for_yields_each_chunk_once(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, one_event: Any
+) -> None:
+    words = ["a", "b", "c"]
+    fake_api.reply_sse(chunks(words, usage=True), done=True)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    first = next(stream)
+    rest = list(stream)
+    assert list(stream) == []  # read to its end: nothing more
+    received = [first, *rest]
+    assert all(type(c) is openai.types.chat.ChatCompletionChunk for c in received)
+    assert [c.choices[0].delta.content for c in received if c.choices] == ["", *words, None]
+    event = one_event()
+    assert (event["input_tokens"], event["output_tokens"]) == (20, 3)
+    assert "stream_completed" not in event["details"]
+
+
+def test_stream_kept_only_by_its_iterator_records_when_read_to_its_end(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_sse(chunks(["a", "b"], usage=True), done=True)
+    reader = iter(
+        client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )  # the stream object itself is gone: the iterator keeps reading
+    collect_garbage()
+    assert events() == []
+    assert len(list(reader)) == 5
+    event = only(events())
+    assert (event["input_tokens"], event["output_tokens"]) == (20, 2)
+
+
+def test_stream_closed_after_a_partial_read_records_what_it_saw(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_sse(chunks(["a", "b", "c", "d"], usage=False), done=True)
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    seen = ""
+    for chunk in stream:
+        seen += chunk.choices[0].delta.content or ""
+        if seen == "ab":
+            break
+    assert events() == []  # left the loop, but the stream is still open
+    stream.close()
+    stream.close()  # recorded once
+    assert list(stream) == []  # closed: nothing more is read
+    event = only(events())
+    assert event["details"]["stream_completed"] is False
+    assert event["output_tokens"] == 1  # "ab": what it saw, estimated
+
+
+def test_stream_failing_midway_raises_the_sdks_error_and_records_it(
+    instrumented: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, events: Any
+) -> None:
+    sent = chunks(["a", "b"], usage=True)[:2]
+    fake_api.reply_sse([*sent, {"error": {"message": "overloaded", "type": "server_error"}}])
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    received: list[Any] = []
+    with pytest.raises(openai.APIError, match="overloaded") as raised:
+        received.extend(stream)
+    assert len(received) == 2
+    assert type(raised.value) is openai.APIError  # the SDK's own error, passed on as it is
+    event = only(events())
+    assert event["details"]["stream_completed"] is False
+    assert event["error_type"] == "APIError"
+
+
+async def test_async_stream_read_by_anext_then_async_for(
+    instrumented: dexcost.CostTracker, aclient: openai.AsyncOpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_sse(chunks(["x", "y"], usage=True), done=True)
+    stream = await aclient.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    first = await stream.__anext__()
+    rest = [c async for c in stream]
+    assert [c async for c in stream] == []
+    assert first.choices[0].delta.role == "assistant"
+    assert rest[-1].usage.completion_tokens == 2
+    event = only(events())
+    assert (event["input_tokens"], event["output_tokens"]) == (20, 2)
+    assert "stream_completed" not in event["details"]
+
+
+async def test_async_stream_left_early_and_dropped_records_what_it_saw(
+    instrumented: dexcost.CostTracker, aclient: openai.AsyncOpenAI, fake_api: Any, events: Any
+) -> None:
+    fake_api.reply_sse(chunks(["x", "y", "z"], usage=False), done=True)
+    with instrumented.task("t") as task:
+        stream = await aclient.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True
+        )
+        async for chunk in stream:
+            if chunk.choices[0].delta.content:
+                break
+        await stream.response.aclose()
+        del stream, chunk
+        collect_garbage()
+        for _ in range(10):  # the event loop closes the dropped reader soon after
+            if events():
+                break
+            await asyncio.sleep(0)
+    event = only(events())
+    assert event["task_id"] == str(task.task_id)
+    assert event["details"]["stream_completed"] is False
+    assert event["output_tokens"] == 1  # "x"
 
 
 async def test_async_stream_with_async_with_and_early_exit(

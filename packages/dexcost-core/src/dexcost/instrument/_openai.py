@@ -10,6 +10,7 @@ on its own. Works with openai 1.x-3.x (the resource paths are the same).
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from ._record import (
     record_llm,
     text_chars,
 )
-from ._stainless import handle_raw, raw_mode
+from ._stainless import forwarding, handle_raw, raw_mode
 from ._stream import StreamObserver, TrackedAsyncStream, TrackedStream
 from ._tracked_clients import tracked_types, tracker_of_client
 
@@ -39,6 +40,9 @@ _DEFAULT_HOST = "api.openai.com"
 # Filled in at instrument time (never at import: importing dexcost must not import openai).
 _stream_types: tuple[type, ...] = ()
 _async_stream_type: type | None = None
+# The SDK streams' ``__iter__`` / ``__aiter__`` when they only forward ``_iterator``.
+_forward_iter: Any = None
+_forward_aiter: Any = None
 
 
 def _chat_usage(u: Any) -> Usage:
@@ -108,26 +112,46 @@ def _asks_usage(kwargs: dict[str, Any]) -> bool:
     return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
-_places: weakref.WeakKeyDictionary[Any, tuple[Any, str, str | None]] = weakref.WeakKeyDictionary()
+# client -> (the instance attribute behind its ``base_url``, that URL, provider, host)
+_places: weakref.WeakKeyDictionary[Any, tuple[str | None, Any, str, str | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _where(instance: Any) -> tuple[str, str | None]:
-    """The provider name and, when it is not OpenAI's own API, the host called."""
-    client = getattr(instance, "_client", None)
-    base_url = getattr(client, "base_url", None)
+    """The provider name and, when it is not OpenAI's own API, the host called.
+
+    Cached per client and checked against the client's URL on every call (it can be
+    reassigned). The check reads the instance attribute the ``base_url`` property
+    returns: openai 3.x's property imports a module on every read, a cost per call.
+    """
+    client: Any = getattr(instance, "_client", None)
     try:
-        url, provider, host = _places[client]
-        if url is base_url:
+        name, url, provider, host = _places[client]
+        current = client.__dict__.get(name) if name is not None else client.base_url
+        if current is url:
             return provider, host
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         pass
+    base_url = getattr(client, "base_url", None)
     provider = "azure" if "Azure" in type(client).__name__ else "openai"
     host = getattr(base_url, "host", None)
     if not isinstance(host, str) or host == _DEFAULT_HOST:
         host = None
     with contextlib.suppress(TypeError):  # not weak-referenceable: just not cached
-        _places[client] = (base_url, provider, host)
+        _places[client] = (_attribute_holding(client, base_url), base_url, provider, host)
     return provider, host
+
+
+def _attribute_holding(client: Any, base_url: Any) -> str | None:
+    """The ``*base_url`` instance attribute that is ``base_url`` (``_base_url`` in openai
+    1.x-2.x, ``_configured_base_url`` in 3.x), or None: read the property then."""
+    if base_url is None:
+        return None
+    for name, value in getattr(client, "__dict__", {}).items():
+        if value is base_url and name.endswith("base_url"):
+            return str(name)
+    return None
 
 
 def _details(operation: str, host: str | None, request_model: Any) -> dict[str, Any]:
@@ -203,9 +227,12 @@ class _Handler(CallHandler):
         if observer_cls is _ChatStream and not _asks_usage(kwargs):
             observer_cls = _ChatStreamEstimating
         observer = observer_cls(self, tracker, instance, kwargs, started_ns)
-        if _async_stream_type is not None and isinstance(stream, _async_stream_type):
-            return TrackedAsyncStream(stream, observer)
-        return TrackedStream(stream, observer)
+        cls: Any = type(stream)
+        if _async_stream_type is not None and issubclass(cls, _async_stream_type):
+            source = stream._iterator if cls.__aiter__ is _forward_aiter else None
+            return TrackedAsyncStream(stream, observer, source=source)
+        source = stream._iterator if cls.__iter__ is _forward_iter else None
+        return TrackedStream(stream, observer, source=source)
 
     def on_error(
         self,
@@ -235,6 +262,9 @@ class _Stream(StreamObserver):
 
     __slots__ = ("carrier", "chars", "handler", "instance", "kwargs", "tracker", "usage")
 
+    #: True when the usage comes in the last item (read there at the end, not per item).
+    usage_in_last = False
+
     def __init__(
         self,
         handler: _Handler,
@@ -257,22 +287,24 @@ class _Stream(StreamObserver):
         return _estimated(self.kwargs, self.chars)
 
     def record(self) -> None:
-        handler, kwargs = self.handler, self.kwargs
+        # As cheap as recording a whole response: the same reads, plus the stream's facts.
+        now = time.perf_counter_ns()
+        handler, kwargs, last = self.handler, self.kwargs, self.last
         provider, host = _where(self.instance)
-        usage = self.estimate() if self.usage is None else handler.read_usage(self.usage)
+        usage_obj = getattr(last, "usage", None) if self.usage_in_last else self.usage
+        usage = self.estimate() if usage_obj is None else handler.read_usage(usage_obj)
         details = _details(handler.operation, host, kwargs.get("model"))
         details["stream"] = True
         if not self.completed:
             details["stream_completed"] = False
-        ttft = self.time_to_first_item_ms()
-        if ttft is not None:
-            details["time_to_first_token_ms"] = ttft
-        carrier = self.last if self.carrier is None else self.carrier
+        first = self.first_item_ns
+        if first is not None:
+            details["time_to_first_token_ms"] = (first - self.started_ns) // 1_000_000
+        carrier = last if self.carrier is None else self.carrier
         _add_response_fields(details, carrier)
         model = getattr(carrier, "model", None) or kwargs.get("model")
-        record_llm(
-            self.tracker, provider, model, usage, self.latency_ms(), details, error=self.error
-        )
+        latency = (now - self.started_ns) // 1_000_000
+        record_llm(self.tracker, provider, model, usage, latency, details, error=self.error)
 
 
 class _ChatStream(_Stream):
@@ -284,15 +316,12 @@ class _ChatStream(_Stream):
 
     __slots__ = ()
     per_item = False
+    usage_in_last = True
 
     def estimate(self) -> Usage:
         usage = _estimated(self.kwargs, 0)
         usage.output_tokens = max(self.items - 1, 0)  # minus the opening role chunk
         return usage
-
-    def record(self) -> None:
-        self.usage = getattr(self.last, "usage", None)
-        super().record()
 
 
 class _ChatStreamEstimating(_Stream):
@@ -367,11 +396,13 @@ class OpenAIInstrumentor(Instrumentor):
         return self.tracker
 
     def _install(self) -> None:
-        global _stream_types, _async_stream_type
+        global _stream_types, _async_stream_type, _forward_iter, _forward_aiter
         from openai import _streaming
 
         _stream_types = (_streaming.Stream, _streaming.AsyncStream)
         _async_stream_type = _streaming.AsyncStream
+        _forward_iter = forwarding(_streaming.Stream.__iter__)
+        _forward_aiter = forwarding(_streaming.AsyncStream.__aiter__, is_async=True)
 
         retry_aware = _sdk_retries.retry_aware
         chat = retry_aware(_Handler("chat", _chat_usage, _ChatStream))

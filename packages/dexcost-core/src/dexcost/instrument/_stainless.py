@@ -25,10 +25,43 @@ from dexcost import _guard
 
 from ._proxy import ObjectProxy
 
-__all__ = ["RAW_HEADER", "handle_raw", "raw_mode"]
+__all__ = ["RAW_HEADER", "forwarding", "handle_raw", "raw_mode"]
 
 RAW_HEADER = "X-Stainless-Raw-Response"
 _SITE = "instrument.raw_response"
+
+
+# The SDKs' forwarding methods, written as they are (compared by their bytecode).
+def _forward(self: Any) -> Any:
+    for item in self._iterator:  # noqa: UP028
+        yield item
+
+
+async def _aforward(self: Any) -> Any:
+    async for item in self._iterator:
+        yield item
+
+
+def forwarding(method: Any, is_async: bool = False) -> Any:
+    """``method`` (a stream class's ``__iter__`` / ``__aiter__``) if all it does is yield
+    the items of ``self._iterator``, else None.
+
+    The SDK stream then adds nothing to the generator behind it, and a tracked stream may
+    read ``_iterator`` directly: one generator frame per item instead of two. Checked on
+    the compiled code, so an SDK version whose method does more (anthropic's calls an
+    observer per item) is read through the method as before.
+    """
+    reference = (_aforward if is_async else _forward).__code__
+    code = getattr(method, "__code__", None)
+    if code is None:
+        return None
+    same = (code.co_code, code.co_names, code.co_consts, code.co_argcount) == (
+        reference.co_code,
+        reference.co_names,
+        reference.co_consts,
+        reference.co_argcount,
+    )
+    return method if same else None
 
 
 def raw_mode(kwargs: dict[str, Any]) -> str | None:

@@ -10,6 +10,12 @@ partly still records what it saw. Recording runs in a copy of the context the ca
 made in, so the event lands in the task that made the call even when the stream is
 consumed or collected elsewhere.
 
+Reading goes through one generator per stream, made with the proxy, which iterating the
+proxy returns: no proxy method and no proxy attribute is touched per item (attributes of
+a wrapt proxy are slow to read). ``source=`` hands it the iterator behind an SDK stream
+whose own ``__iter__`` only forwards that iterator (openai's), so that the proxy's
+generator replaces the SDK's instead of adding a frame per item.
+
 ``hold=layer`` makes the stream own the billing scope while it reads, for streams
 whose requests or callbacks happen during reading (generator-based SDK streams,
 litellm's end-of-stream callback). ``lazy=True`` says nothing was sent before the first
@@ -22,12 +28,14 @@ from __future__ import annotations
 import contextvars
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterator
 from typing import Any
 
 from dexcost import _guard, _scope
 
 from ._proxy import ObjectProxy
+
+_proxy_init = ObjectProxy.__init__
 
 __all__ = ["AsyncObserved", "StreamObserver", "TrackedAsyncStream", "TrackedStream"]
 
@@ -37,8 +45,10 @@ class StreamObserver:
 
     Subclasses keep only what they need from the items (usage, model, a count) and
     record in :meth:`record`. ``last`` is the last item seen and ``items`` how many
-    were; ``completed`` is True when the stream was read to its end, ``error`` is the
-    exception that ended it early, if any.
+    were (a sync stream's reader counts on its own and sets both when it stops, before
+    recording); ``completed`` is True when the stream was read to its end, ``error`` is
+    the exception that ended it early, if any. An observer collected before it recorded
+    (its stream dropped unread) records then.
     """
 
     __slots__ = (
@@ -94,6 +104,12 @@ class StreamObserver:
             return
         _guard.call(self.site, None, self._context.run, self.record)
 
+    def __del__(self) -> None:
+        # Collected unread (or read only by an SDK that dropped it): record what was seen.
+        # A generator reading the stream holds the observer, so this runs after it ended.
+        if self._once:
+            self.finish()
+
     def latency_ms(self) -> int:
         """Milliseconds from the call to now (the end of the stream)."""
         return (time.perf_counter_ns() - self.started_ns) // 1_000_000
@@ -122,12 +138,151 @@ def _sent(observer: StreamObserver) -> None:
     _guard.call(observer.site, None, observer.sent)
 
 
-def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
-    """Yield ``it``'s items unchanged, showing each to ``observer``; finish at the end."""
+def _observed(
+    source: Any, observer: StreamObserver, hold: str | None
+) -> Generator[Any, None, None]:
+    """Yield ``source``'s items unchanged, showing each to ``observer``; finish at the end.
+
+    Created with the proxy but run only from the first read, so ``iter(source)`` is
+    called, and a lazy stream's request sent, then. It counts in locals and tells the
+    observer ``items`` and ``last`` when it ends (which the proxy forces when the stream
+    is closed): per item it costs no more than the SDK's own ``__iter__`` it replaces.
+    """
+    sending = not observer.requested  # lazy: this first read sends the request
+    observer.requested = True
+    items = 0
+    item = None
+    try:
+        it = iter(source)
+        if hold is not None:
+            it = _held(it, hold)
+        for item in it:  # the first item, then the rest in the loop for its kind
+            observer.first_item_ns = time.perf_counter_ns()
+            if sending:
+                sending = False
+                _sent(observer)
+            items = 1
+            if observer.per_item:
+                observe = observer.observe
+                while True:
+                    try:
+                        observe(item)
+                    except Exception as exc:  # our bug: stop watching, never break the stream
+                        _guard.report(observer.site, exc)
+                        break
+                    yield item
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        observer.completed = True
+                        return
+                    items += 1
+            yield item
+            for item in it:  # the same iterator, after the items already seen
+                items += 1
+                yield item
+            break
+        observer.completed = True
+    except Exception as exc:
+        observer.error = exc
+        raise
+    finally:
+        if sending:  # the first read failed or found nothing
+            _sent(observer)
+        observer.items = items
+        observer.last = item
+        observer.finish()
+
+
+class TrackedStream(ObjectProxy):
+    """A sync stream (iterator) that records its call once; otherwise the stream itself.
+
+    ``source`` is what to read instead of the stream itself: the iterator behind an SDK
+    stream whose ``__iter__`` only forwards it, so reading through the proxy costs no
+    more generator frames per item than reading the bare stream.
+    """
+
+    __slots__ = ("_self_gen", "_self_observer")
+
+    def __init__(
+        self,
+        wrapped: Any,
+        observer: StreamObserver,
+        *,
+        hold: str | None = None,
+        lazy: bool = False,
+        source: Any = None,
+    ) -> None:
+        _proxy_init(self, wrapped)
+        self._self_gen = _observed(wrapped if source is None else source, observer, hold)
+        self._self_observer = observer
+        if lazy:  # nothing is sent until the first read; unread, nothing to record
+            observer.requested = False
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._self_gen
+
+    def __next__(self) -> Any:
+        return next(self._self_gen)
+
+    def _dexcost_finish(self) -> None:
+        """Record now with what was read: the stream was closed (or its body was)."""
+        try:
+            # A reader that started tells the observer what it read and records; the
+            # stream is closed, so nothing more is read through this proxy.
+            self._self_gen.close()
+        except ValueError:  # being read in another thread: records when that read ends
+            return
+        self._self_observer.finish()  # never read
+
+    def __enter__(self) -> TrackedStream:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._dexcost_finish()
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._dexcost_finish()
+
+
+async def _finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> Any:
+    try:
+        return await awaitable
+    finally:
+        observer.finish()
+
+
+async def _aheld(it: Any, layer: str) -> AsyncIterator[Any]:
+    """Read ``it`` with ``layer`` owning the scope (see ``hold`` of the proxies)."""
+    while True:
+        token = _scope.hold(layer)
+        try:
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            _scope.release(token)
+        yield item
+
+
+async def _aobserved(
+    source: Any, observer: StreamObserver, hold: str | None
+) -> AsyncGenerator[Any, None]:
+    """The async :func:`_observed`."""
     sending = not observer.requested  # lazy: this first read sends the request
     observer.requested = True
     try:
-        for item in it:  # the first item, then the rest in the loop for its kind
+        it = _async_iterator(source)
+        if hold is not None:
+            it = _aheld(it, hold)
+        async for item in it:
             observer.first_item_ns = time.perf_counter_ns()
             if sending:
                 sending = False
@@ -135,13 +290,26 @@ def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
             observer.last = item
             observer.items = 1
             if observer.per_item:
-                yield from _each(item, it, observer)
-            else:
-                yield item
-                for rest in it:  # the same iterator, after its first item
-                    observer.last = rest
+                observe = observer.observe
+                while True:
+                    try:
+                        observe(item)
+                    except Exception as exc:  # our bug: stop watching, never break the stream
+                        _guard.report(observer.site, exc)
+                        break
+                    yield item
+                    try:
+                        item = await it.__anext__()
+                    except StopAsyncIteration:
+                        observer.completed = True
+                        return
+                    observer.last = item
                     observer.items += 1
-                    yield rest
+            yield item
+            async for item in it:  # the same iterator, after the items already seen
+                observer.last = item
+                observer.items += 1
+                yield item
             break
         observer.completed = True
     except Exception as exc:
@@ -153,101 +321,28 @@ def _observed(it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
         observer.finish()
 
 
-def _each(first: Any, it: Iterator[Any], observer: StreamObserver) -> Iterator[Any]:
-    """The per-item loop: :meth:`StreamObserver.observe` sees every item."""
-    observe = observer.observe
-    watching = True
-    item = first
-    while True:
-        if watching:
-            try:
-                observe(item)
-            except Exception as exc:  # our bug: stop watching, never break the stream
-                watching = False
-                _guard.report(observer.site, exc)
-        yield item
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        observer.last = item
-        observer.items += 1
+def _async_iterator(source: Any) -> Any:
+    """The async iterator to read ``source`` with: itself if it is one, else its ``__aiter__()``.
 
-
-class TrackedStream(ObjectProxy):
-    """A sync stream (iterator) that records its call once; otherwise the stream itself."""
-
-    def __init__(
-        self,
-        wrapped: Any,
-        observer: StreamObserver,
-        *,
-        hold: str | None = None,
-        lazy: bool = False,
-    ) -> None:
-        super().__init__(wrapped)
-        self._self_observer = observer
-        self._self_hold = hold
-        self._self_gen: Iterator[Any] | None = None
-        if lazy:  # nothing is sent until the first read; unread, nothing to record
-            observer.requested = False
-
-    def _dexcost_iter(self) -> Iterator[Any]:
-        gen = self._self_gen
-        if gen is None:
-            source = iter(self.__wrapped__)
-            if self._self_hold is not None:
-                source = _held(source, self._self_hold)
-            gen = self._self_gen = _observed(source, self._self_observer)
-        return gen
-
-    def __iter__(self) -> Iterator[Any]:
-        return self._dexcost_iter()
-
-    def _dexcost_finish(self) -> None:
-        """Record now with what was read (the body under the stream was closed)."""
-        self._self_observer.finish()
-
-    def __next__(self) -> Any:
-        return next(self._dexcost_iter())
-
-    def __enter__(self) -> TrackedStream:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_observer.finish()
-
-    def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_observer.finish()
-
-    def __del__(self) -> None:
-        # Once iteration started, the generator finishes (it may outlive this proxy:
-        # ``for x in proxy`` keeps only the generator).
-        if self._self_gen is None:
-            self._self_observer.finish()
-
-
-async def _finish_after(awaitable: Awaitable[Any], observer: StreamObserver) -> Any:
-    try:
-        return await awaitable
-    finally:
-        observer.finish()
+    aiobotocore's event stream names an async generator function ``__anext__``: only
+    ``__aiter__()`` iterates it.
+    """
+    step = getattr(type(source), "__anext__", None)
+    if step is None or inspect.isasyncgenfunction(step):
+        return source.__aiter__()
+    return source
 
 
 class AsyncObserved(ObjectProxy):
     """An async object read by the caller (a stream, a body), otherwise unchanged, whose
-    observer finishes when it is closed, leaves its ``async with`` block or is collected.
+    observer finishes when it is closed or leaves its ``async with`` block (or, collected,
+    when the observer is).
     """
 
+    __slots__ = ("_self_observer",)
+
     def __init__(self, wrapped: Any, observer: StreamObserver) -> None:
-        super().__init__(wrapped)
+        _proxy_init(self, wrapped)
         self._self_observer = observer
 
     async def __aenter__(self) -> Any:
@@ -270,12 +365,16 @@ class AsyncObserved(ObjectProxy):
     def aclose(self) -> Any:
         return _finish_after(self.__wrapped__.aclose(), self._self_observer)
 
-    def __del__(self) -> None:
-        self._self_observer.finish()
-
 
 class TrackedAsyncStream(AsyncObserved):
-    """An async stream that records its call once; otherwise the stream itself."""
+    """An async stream that records its call once; otherwise the stream itself.
+
+    ``source`` as for :class:`TrackedStream` (the async iterator behind the stream).
+    ``async for`` reads the proxy's async generator directly; a stream dropped while
+    partly read records when the event loop closes that generator, or when collected.
+    """
+
+    __slots__ = ("_self_gen",)
 
     def __init__(
         self,
@@ -284,63 +383,19 @@ class TrackedAsyncStream(AsyncObserved):
         *,
         hold: str | None = None,
         lazy: bool = False,
+        source: Any = None,
     ) -> None:
         super().__init__(wrapped, observer)
-        self._self_hold = hold
-        self._self_ait: Any = None
-        self._self_watching = True
+        self._self_gen = _aobserved(wrapped if source is None else source, observer, hold)
         if lazy:  # nothing is sent until the first read; unread, nothing to record
             observer.requested = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self
+        return self._self_gen
+
+    def __anext__(self) -> Awaitable[Any]:
+        return self._self_gen.__anext__()
 
     def _dexcost_finish(self) -> None:
         """Record now with what was read (the body under the stream was closed)."""
         self._self_observer.finish()
-
-    async def __anext__(self) -> Any:
-        observer = self._self_observer
-        it = self._self_ait
-        if it is None:
-            wrapped = self.__wrapped__
-            step = getattr(type(wrapped), "__anext__", None)
-            # An async iterator is its own; aiobotocore's event stream names an async
-            # generator function ``__anext__``, and only ``__aiter__()`` iterates it.
-            if step is None or inspect.isasyncgenfunction(step):
-                it = wrapped.__aiter__()
-            else:
-                it = wrapped
-            self._self_ait = it
-        sending = not observer.requested  # lazy: this first read sends the request
-        observer.requested = True
-        layer = self._self_hold
-        token = _scope.hold(layer) if layer is not None else None
-        try:
-            try:
-                item = await it.__anext__()
-            finally:
-                if token is not None:
-                    _scope.release(token)
-                if sending:
-                    _sent(observer)
-        except StopAsyncIteration:
-            observer.completed = True
-            observer.finish()
-            raise
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                observer.error = exc
-            observer.finish()
-            raise
-        if observer.first_item_ns is None:
-            observer.first_item_ns = time.perf_counter_ns()
-        observer.last = item
-        observer.items += 1
-        if observer.per_item and self._self_watching:
-            try:
-                observer.observe(item)
-            except Exception as exc:  # our bug: stop watching, never break the stream
-                self._self_watching = False
-                _guard.report(observer.site, exc)
-        return item
