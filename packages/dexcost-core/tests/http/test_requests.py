@@ -219,14 +219,42 @@ def test_stream_closed_early_is_priced_from_headers(server: Any, tracker: Any, e
     assert event["cost_confidence"] == "estimated"
 
 
-def test_body_over_the_limit_is_priced_from_headers(server: Any, tracker: Any, events: Any) -> None:
-    body = {"pad": "x" * (BODY_LIMIT + 10), "costDollars": {"total": 0.9}}
-    server.route("/search", body)
+def _large_search_result(cost: str, *, where: str = "end") -> dict[str, Any]:
+    """An Exa-like answer over BODY_LIMIT whose charge sits at one end or in the middle."""
+    results = [{"id": i, "text": "x" * 1000, "costDollars": {"total": 9}} for i in range(4200)]
+    assert len(json.dumps(results)) > BODY_LIMIT
+    if where == "middle":
+        return {"results": results, "costDollars": {"total": float(cost)}, "more": results}
+    return {"results": results, "costDollars": {"total": float(cost)}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_body_over_the_limit_is_priced_from_the_charge_at_its_end(
+    server: Any, tracker: Any, events: Any, stream: bool
+) -> None:
+    """Loaded, the body is searched; streamed, only its two ends are kept to search."""
+    server.route("/search", _large_search_result("0.9"), chunk=65536)
     with dexcost.task("t"):
-        r = requests.post(server.url("api.exa.ai", "/search"))
-    assert r.json()["costDollars"] == {"total": 0.9}
+        r = requests.post(server.url("api.exa.ai", "/search"), stream=stream)
+        read = b"".join(r.iter_content(65536)) if stream else r.content
+    assert json.loads(read)["costDollars"] == {"total": 0.9}  # the user's bytes, whole
     (event,) = events()
-    assert event["cost_usd"] != "0.9"
+    assert (event["cost_usd"], event["cost_confidence"]) == ("0.9", "exact")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_charge_only_in_the_middle_of_a_body_over_the_limit_falls_back(
+    server: Any, tracker: Any, events: Any, stream: bool
+) -> None:
+    """Too large to parse whole, and not where the search looks: the per-request price."""
+    server.route("/search", _large_search_result("0.9", where="middle"), chunk=65536)
+    with dexcost.task("t"):
+        r = requests.post(server.url("api.exa.ai", "/search"), stream=stream)
+        if stream:
+            for _ in r.iter_content(65536):
+                pass
+    (event,) = events()
+    assert event["cost_usd"] not in ("0.9", "9")
     assert event["cost_confidence"] == "estimated"
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import json.scanner
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dexcost._money import ZERO
+from dexcost.catalog._bodyscan import MISSING as _MISSING
+from dexcost.catalog._bodyscan import UNKNOWN as _UNKNOWN
+from dexcost.catalog._bodyscan import Document, step
 from dexcost.catalog._schema import (
     CatalogEntry,
     Condition,
@@ -27,27 +28,8 @@ logger = logging.getLogger("dexcost.catalog")
 
 PRICING_SOURCE = "service_catalog"
 _PLACES = Decimal("1e-12")
-_MISSING: Any = object()
 _warned: set[str] = set()
-
-# One scanner for every body (json.loads would build a decoder per call). Numbers with a
-# fraction are read as Decimal: a reported charge keeps every digit the provider sent.
-_decoder = json.JSONDecoder(parse_float=Decimal)
-# (typeshed has make_scanner's argument as the scanner type; any decoder is what it takes)
-_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
-_BLANK = " \t\n\r"
-
-
-def _decode_json(text: str) -> Any:
-    """``json.loads(text, parse_float=Decimal)``, without its per-call set-up."""
-    start = len(text) - len(text.lstrip(_BLANK)) if text[:1] in _BLANK else 0
-    try:
-        value, end = _scan(text, start)
-    except StopIteration:
-        raise ValueError("not a JSON document") from None
-    if end != len(text) and text[end:].strip(_BLANK):
-        raise ValueError("extra data after the JSON document")
-    return value
+_UNREAD: Any = object()
 
 
 @dataclass(frozen=True)
@@ -61,28 +43,32 @@ class CostExtractionResult:
 
 
 class _Response:
-    """Headers and a lazily decoded body; decoding happens at most once per call."""
+    """Headers and a lazily read body; the body is looked at once per call, and only the
+    members the rule names are parsed (:mod:`._bodyscan`)."""
 
-    __slots__ = ("_body", "_decoded", "_headers", "_lower")
+    __slots__ = ("_body", "_doc", "_headers", "_lower")
 
     def __init__(self, headers: object, body: object) -> None:
         self._headers = headers
         self._lower: dict[str, str] | None = None
         self._body = body
-        self._decoded: Any = (
-            _MISSING if isinstance(body, (bytes, bytearray, memoryview, str)) else body
-        )
+        self._doc: Document | None = _UNREAD
 
-    def json(self) -> Any:
-        if self._decoded is _MISSING:
+    def document(self) -> Document | None:
+        """The body as a JSON document, or None when it is none."""
+        doc = self._doc
+        if doc is _UNREAD:
             raw = self._body
-            try:
-                if isinstance(raw, (bytes, bytearray, memoryview)):
-                    raw = bytes(raw).decode("utf-8")
-                self._decoded = _decode_json(str(raw))
-            except (ValueError, UnicodeDecodeError):
-                self._decoded = None
-        return self._decoded
+            if isinstance(raw, (bytearray, memoryview)):
+                raw = bytes(raw)
+            if isinstance(raw, Document):  # what the HTTP layer kept of a streamed body
+                doc = raw
+            elif isinstance(raw, (bytes, str)):
+                doc = Document.parse(raw)
+            else:
+                doc = Document(value=raw) if raw is not None else None
+            self._doc = doc
+        return doc
 
     def header(self, name: str) -> str | None:
         headers = self._headers
@@ -105,42 +91,42 @@ class _Response:
         return self._lower.get(name)
 
 
-def _walk(value: Any, steps: tuple[str, ...]) -> list[Any]:
+def _walk(doc: Document | None, steps: tuple[str, ...]) -> list[Any]:
     """All values at a dotted path; ``*`` fans out over a list."""
-    current = [value]
-    for step in steps:
+    if doc is None:
+        return []
+    if steps[0] == "*":
+        current = [doc.value()]
+    else:
+        first = doc.member(steps[0])
+        if first is _MISSING or first is _UNKNOWN:
+            return []
+        current, steps = [first], steps[1:]
+    for key in steps:
         nxt: list[Any] = []
         for item in current:
-            if step == "*":
+            if key == "*":
                 if isinstance(item, list):
                     nxt.extend(item)
-            elif type(item) is dict or isinstance(item, Mapping):
-                if step in item:
-                    nxt.append(item[step])
-            elif isinstance(item, list) and step.isdigit():
-                idx = int(step)
-                if idx < len(item):
-                    nxt.append(item[idx])
+            else:
+                found = step(item, key)
+                if found is not _MISSING:
+                    nxt.append(found)
         current = nxt
         if not current:
             break
     return current
 
 
-def _at(value: Any, steps: tuple[str, ...]) -> Any:
+def _at(doc: Document | None, steps: tuple[str, ...]) -> Any:
     """The one value at a dotted path without ``*`` steps, or _MISSING (:func:`_walk`, faster)."""
-    for step in steps:
-        if type(value) is dict or isinstance(value, Mapping):
-            if step not in value:
-                return _MISSING
-            value = value[step]
-        elif isinstance(value, list) and step.isdigit():
-            idx = int(step)
-            if idx >= len(value):
-                return _MISSING
-            value = value[idx]
-        else:
-            return _MISSING
+    if doc is None:
+        return _MISSING
+    value = doc.member(steps[0])
+    for key in steps[1:]:
+        if value is _MISSING or value is _UNKNOWN:
+            break
+        value = step(value, key)
     return value
 
 
@@ -166,8 +152,8 @@ def _raw(ref: FieldRef, resp: _Response) -> Any:
         value = resp.header(ref.header)
         return _MISSING if value is None else value
     if not ref.fans_out:
-        return _at(resp.json(), ref.body or ())
-    return _walk(resp.json(), ref.body or ()) or _MISSING
+        return _at(resp.document(), ref.body or ())
+    return _walk(resp.document(), ref.body or ()) or _MISSING
 
 
 def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
@@ -175,14 +161,14 @@ def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
     if ref.header is not None:
         return _number(resp.header(ref.header))
     if not ref.fans_out:
-        value = _at(resp.json(), ref.body or ())
+        value = _at(resp.document(), ref.body or ())
         if ref.count:
             return Decimal(len(value)) if isinstance(value, list) else None
-        return None if value is _MISSING else _number(value)
-    found = _walk(resp.json(), ref.body or ())
+        return None if value is _MISSING or value is _UNKNOWN else _number(value)
+    found = _walk(resp.document(), ref.body or ())
     if ref.count:
         if (ref.body or ())[-1] == "*":
-            return Decimal(len(found)) if resp.json() is not None else None
+            return Decimal(len(found)) if resp.document() is not None else None
         return Decimal(len(found[0])) if len(found) == 1 and isinstance(found[0], list) else None
     if not found:
         return None
@@ -195,10 +181,10 @@ def _condition(cond: Condition, resp: _Response) -> bool | None:
     """True/False, or None when the field cannot be read at all."""
     value = _raw(cond.field, resp)
     if cond.present is not None:
-        if cond.field.body is not None and resp.json() is None:
+        if value is _UNKNOWN or (cond.field.body is not None and resp.document() is None):
             return None
         return (value is not _MISSING and value is not None) == cond.present
-    if value is _MISSING or value is None:
+    if value is _MISSING or value is _UNKNOWN or value is None:
         return None
     return str(value) in (cond.values or ())
 
@@ -240,7 +226,8 @@ def _apply(rule: Rule, resp: _Response) -> Decimal | None:
         if rule.cap is not None:
             fee = min(fee, rule.cap)
         return fee
-    return None  # pragma: no cover - the schema admits no other kind
+    # An UnpricedRule: the call is recognised but not priceable one by one ("unknown").
+    return None
 
 
 def _round(amount: Decimal) -> Decimal:
@@ -261,7 +248,7 @@ def evaluate(entry: CatalogEntry, headers: object, body: object) -> CostExtracti
         resp = _Response(headers, body)
         rule: Rule | None = entry.rule
         while rule is not None:
-            if rule.reads_body and resp.json() is None:
+            if rule.reads_body and resp.document() is None:
                 rule = rule.fallback
                 continue
             if rule.when is not None:

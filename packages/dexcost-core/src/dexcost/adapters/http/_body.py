@@ -3,10 +3,12 @@
 When the price is in the body and the library has not loaded it (``stream=True``,
 aiohttp), the library module puts a tee in front of the user's reads. The tee hands
 each chunk the user reads to a :class:`BodyWatch`, which keeps a copy up to
-:data:`BODY_LIMIT` bytes. The call is recorded once: when the user has read to the end
-(priced from the body), or when the response is closed or collected before that
-(priced from headers, i.e. the entry's fallback, usually its per-request estimate).
-Nothing is ever read that the user did not read.
+:data:`BODY_LIMIT` bytes; past that it keeps only the first and the last
+:data:`~dexcost.catalog._bodyscan.WINDOW` bytes, where providers put usage and charges,
+so a download of any size costs a bounded copy. The call is recorded once: when the user
+has read to the end (priced from the body), or when the response is closed or collected
+before that (priced from headers, i.e. the entry's fallback, usually its per-request
+estimate). Nothing is ever read that the user did not read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard
+from dexcost.catalog._bodyscan import WINDOW, Document
 from dexcost.instrument._stream import StreamObserver
 
 if TYPE_CHECKING:
@@ -23,8 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BODY_LIMIT", "BodyWatch", "decode", "json_like"]
 
-#: Bodies larger than this are not parsed for a price (the entry's fallback is used):
-#: parsing costs about 15 ms per MiB of JSON, which a large download should not pay.
+#: Bodies up to this size are kept whole while the user reads them (and, compressed,
+#: inflated up to it); past it, an uncompressed body is kept by its two ends.
 BODY_LIMIT = 4 * 1024 * 1024
 
 _JSON_START = frozenset(b"{[")
@@ -32,8 +35,8 @@ _WHITESPACE = b" \t\r\n"
 
 
 def json_like(body: bytes | bytearray | memoryview | None) -> bytes | None:
-    """``body`` as bytes when it may be a JSON document within the size limit, else None."""
-    if body is None or len(body) > BODY_LIMIT:
+    """``body`` as bytes when it may be a JSON document, else None."""
+    if body is None:
         return None
     data = bytes(body)
     head = data[:64].lstrip(_WHITESPACE)
@@ -61,9 +64,19 @@ def decode(data: bytes, encoding: str | None) -> bytes | None:
 
 
 class BodyWatch(StreamObserver):
-    """Collects the body bytes the user reads; records the call once (see module doc)."""
+    """Keeps the body bytes the user reads; records the call once (see module doc)."""
 
-    __slots__ = ("_call", "_chunks", "_encoded", "_headers", "_size", "_status", "encoding")
+    __slots__ = (
+        "_call",
+        "_chunks",
+        "_encoded",
+        "_head",
+        "_headers",
+        "_size",
+        "_status",
+        "_tail",
+        "encoding",
+    )
 
     site = "http.body"
 
@@ -77,6 +90,9 @@ class BodyWatch(StreamObserver):
         self._chunks: list[bytes] | None = []
         self._size = 0
         self._encoded = False
+        #: Past BODY_LIMIT: the first WINDOW bytes, and (growing, trimmed) the last ones.
+        self._head: bytes | None = None
+        self._tail = bytearray()
 
     def feed(self, data: Any, *, encoded: bool = False) -> None:
         """Keep a copy of one chunk the user read (``encoded``: not yet decompressed).
@@ -93,12 +109,23 @@ class BodyWatch(StreamObserver):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             self._chunks = None  # text or something else: not ours to interpret
             return
-        self._size += len(data)
-        if self._size > BODY_LIMIT:
-            self._chunks = None
-            return
         self._encoded = self._encoded or encoded
+        if self._head is not None:  # only the two ends are kept now
+            tail = self._tail
+            tail += data
+            if len(tail) > 2 * WINDOW:
+                del tail[:-WINDOW]
+            return
+        self._size += len(data)
         chunks.append(bytes(data))
+        if self._size > BODY_LIMIT:
+            if self._encoded and (self.encoding or "").strip().lower() not in ("", "identity"):
+                self._chunks = None  # a compressed stream cannot be read from its end
+                return
+            whole = b"".join(chunks)
+            self._head = whole[:WINDOW]
+            self._tail = bytearray(whole[-WINDOW:])
+            chunks.clear()
 
     def done(self) -> None:
         """The user read the body to its end: price it from the body."""
@@ -106,10 +133,15 @@ class BodyWatch(StreamObserver):
         self.finish()
 
     def record(self) -> None:
-        body: bytes | None = None
+        body: bytes | Document | None = None
         chunks = self._chunks
         if self.completed and chunks is not None:
-            raw = b"".join(chunks)
-            body = decode(raw, self.encoding) if self._encoded else raw
+            if self._head is not None:
+                body = Document.excerpt(self._head, bytes(self._tail[-WINDOW:]))
+            else:
+                raw = b"".join(chunks)
+                body = decode(raw, self.encoding) if self._encoded else raw
+                body = json_like(body)
         self._chunks = None
-        self._call.record(self._status, self._headers, json_like(body))
+        self._head = None
+        self._call.record(self._status, self._headers, body)
