@@ -32,7 +32,7 @@ _warned: set[str] = set()
 _UNREAD: Any = object()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CostExtractionResult:
     """The cost of one call: amount in USD, how sure it is, and what priced it."""
 
@@ -237,6 +237,23 @@ def _round(amount: Decimal) -> Decimal:
     return amount
 
 
+# Results by (amount, rule kind, service): a service's charges repeat (the same flat or
+# reported price call after call), and a result is immutable, so it is built once.
+_results: dict[tuple[Decimal, str, str], CostExtractionResult] = {}
+_RESULTS_LIMIT = 4096
+
+
+def _result(amount: Decimal, rule: Rule, service: str) -> CostExtractionResult:
+    key = (amount, rule.kind, service)
+    found = _results.get(key)
+    if found is None:
+        found = CostExtractionResult(_round(amount), rule_confidence(rule), PRICING_SOURCE, service)
+        if len(_results) >= _RESULTS_LIMIT:
+            _results.clear()
+        _results[key] = found
+    return found
+
+
 def evaluate(entry: CatalogEntry, headers: object, body: object) -> CostExtractionResult:
     """Price one response with ``entry``'s rule chain; never raises.
 
@@ -265,9 +282,7 @@ def evaluate(entry: CatalogEntry, headers: object, body: object) -> CostExtracti
                     continue
             amount = _apply(rule, resp)
             if amount is not None:
-                return CostExtractionResult(
-                    _round(amount), rule_confidence(rule), PRICING_SOURCE, entry.service
-                )
+                return _result(amount, rule, entry.service)
             rule = rule.fallback
     except Exception:  # the user's call must never break because of pricing
         if entry.service not in _warned:
