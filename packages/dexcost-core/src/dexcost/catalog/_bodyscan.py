@@ -176,13 +176,14 @@ def find_member(data: bytes, key: str) -> Any:
     """
     needle = _needle(key)
     n = len(data)
-    head_end = min(WINDOW, n)  # keys starting before this are checked from the start
-    found = _from_start(data, needle, head_end)
-    if found is MISSING:
-        tail_start = max(head_end, n - WINDOW)  # keys starting here or later: from the end
-        found = _from_end(data, needle, tail_start)
+    # The end first: that is where most providers put usage and charges.
+    tail_start = max(0, n - WINDOW)  # keys starting here or later: checked from the end
+    found = _from_end(data, needle, tail_start)
+    if found is MISSING and tail_start:
+        head_end = min(WINDOW, tail_start)  # keys starting before this: from the start
+        found = _from_start(data, needle, head_end)
         middle = tail_start + len(needle) - 1
-        if found is MISSING and tail_start > head_end and data.find(needle, head_end, middle) >= 0:
+        if found is MISSING and data.find(needle, head_end, middle) >= 0:
             return _UNDECIDED
     return found
 
@@ -264,9 +265,10 @@ class Document:
                 if self._tail is None:
                     found = find_member(self._data or b"", key)
                 else:
-                    found = _from_start(self._data or b"", _needle(key), len(self._data or b""))
+                    found = _from_end(self._tail, _needle(key), 0)
                     if found is MISSING:
-                        found = _from_end(self._tail, _needle(key), 0)
+                        head = self._data or b""
+                        found = _from_start(head, _needle(key), len(head))
                     if found is MISSING:
                         found = UNKNOWN
             except ValueError:  # not a JSON value there, or cut off at the end of the head
