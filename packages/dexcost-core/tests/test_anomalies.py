@@ -86,6 +86,21 @@ def test_a_steady_workload_is_quiet(tmp_path: Path, seed: int, tz: str) -> None:
     assert report.days_checked == 31
 
 
+@pytest.mark.parametrize("minutes", [45, 165, 600])
+def test_a_day_just_begun_is_not_an_anomaly(tmp_path: Path, minutes: int) -> None:
+    """Its few tasks may cost more per run, or retry more, by chance alone."""
+    now = datetime(2026, 12, 6, tzinfo=UTC) + timedelta(minutes=minutes)
+    work = generate(end=now, days=30, tasks_per_day=120, customers=10,
+                    anomalies=("customer", "task_type", "retries"))  # fmt: skip
+    store = LocalStore(tmp_path / "d.db")
+    write(work, store)
+    store.close()
+    with closing(connect_readonly(tmp_path / "d.db")) as conn:
+        report = find_anomalies(conn, now=now)
+    found = sorted((a.kind, a.subject or "", a.first_day) for a in report.anomalies)
+    assert found == sorted((p.kind, p.subject or "", p.day) for p in work.planted)
+
+
 def test_a_short_history_is_not_judged(tmp_path: Path) -> None:
     work = generate(end=NOW, days=5, tasks_per_day=100, customers=5, anomalies=("retries",))
     store = LocalStore(tmp_path / "d.db")

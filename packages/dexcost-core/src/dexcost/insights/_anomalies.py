@@ -126,6 +126,7 @@ def find_anomalies(
     type_runs: dict[str, _Day] = defaultdict(_empty)
     retry: dict[str, _Day] = defaultdict(_empty)
     spend: dict[str, Decimal] = defaultdict(Decimal)
+    day_runs: dict[str, int] = {}  # top-level tasks a day
     with groups(conn, source=TASKS, slots=slots, table="temp.dexcost_anomaly_days") as tg:
         for r in query(
             conn,
@@ -144,6 +145,7 @@ def find_anomalies(
                 key = f"{name}\t{r['task_type']}"
                 ctypes[key].cost[day] = ctypes[key].cost.get(day, Decimal(0)) + cost
                 ctypes[key].runs[day] = ctypes[key].runs.get(day, 0) + r["n"]
+                day_runs[day] = day_runs.get(day, 0) + r["n"]
                 retried = money(r, "retry")
                 retry["all"].cost[day] = retry["all"].cost.get(day, Decimal(0)) + retried
                 retry[name].cost[day] = retry[name].cost.get(day, Decimal(0)) + retried
@@ -183,7 +185,7 @@ def find_anomalies(
     # Retries are judged by their share of the day's spend: a busier day has more
     # retries at the same rate, which is not a retry problem.
     rate = {d: v / spend[d] for d, v in retry["all"].cost.items() if spend.get(d)}
-    found += ctx.scan("retry_spike", None, rate, None, note, dollars=retry["all"].cost)
+    found += ctx.scan("retry_spike", None, rate, day_runs, note, dollars=retry["all"].cost)
     seen = _first_seen(conn)
     found = [
         a if a.anomaly_id not in seen else _with_detected(a, seen[a.anomaly_id]) for a in found
@@ -252,6 +254,11 @@ class _Ctx:
             excess = value - med
             if kind == "task_type_cost" and runs is not None:
                 excess *= runs.get(day, 0)
+            if kind != "customer_spike" and runs is not None:
+                # A cost per run or a share of n tasks varies by about 1/sqrt(n) from which
+                # tasks they were (a day just begun has a few): never expect less spread.
+                n = Decimal(max(runs.get(day, 0), 1))
+                spread = max(spread, POISSON_SPREAD / n.sqrt() * med)
             if dollars is not None:  # a rate: its excess in dollars on that day's spend
                 excess *= self.spend.get(day, Decimal(0))
             score = (value - med) / spread
@@ -270,6 +277,8 @@ class _Ctx:
                 if dollars is not None:
                     value = dollars.get(day, Decimal(0))
                     med = _median([dollars.get(d, Decimal(0)) for d in past])
+                    if value <= med:  # a higher share of a smaller sum (a day just begun)
+                        continue
                 flagged.append((i, day, value, med, score, excess))
         return [self._merge(kind, subject, run, note) for run in _consecutive(flagged)]
 
