@@ -16,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dexcost.catalog import _bodyscan, get_default_catalog
-from dexcost.catalog._bodyscan import _UNDECIDED, MISSING, SCAN_FROM, WINDOW, Document, find_member
+from dexcost.catalog._bodyscan import (
+    _UNDECIDED,
+    MISSING,
+    SCAN_FROM,
+    UNKNOWN,
+    WINDOW,
+    Document,
+    find_member,
+)
 
 KEYS = ["usage", "cost", "a", "data", 'q"uote', "back\\slash"]
 # Strings that look like keys, brackets and escapes to a naive scanner.
@@ -95,6 +103,21 @@ def test_a_key_only_in_the_middle_of_a_large_document_is_read_from_a_full_parse(
     doc = Document.parse(middle)
     assert doc is not None
     assert doc.member("usage") == {"units": 5}
+
+
+def test_an_excerpt_reads_members_near_its_ends_and_knows_what_it_cannot_tell() -> None:
+    # {"usage": 7, "x\"usage": 5} with its tail kept from just after the backslash: the
+    # first quote the tail holds may be escaped, so that "usage" is not taken for a key
+    doc = Document.excerpt(b'{"usage": 7, "x\\', b'"usage": 5}')
+    assert doc is not None
+    assert doc.member("usage") == 7
+    assert doc.member("cost") is UNKNOWN  # perhaps in the middle that was not kept
+    assert doc.value() is None
+    head = Document.excerpt(b'{"usage": {"units": 3}, "results": [1, 2', b"3, 4]}")
+    assert head is not None
+    assert head.member("usage") == {"units": 3}
+    assert head.member("results") is UNKNOWN  # its value runs into the part not kept
+    assert Document.excerpt(b"<html>", b"</html>") is None
 
 
 def test_a_small_document_is_parsed_whole_and_must_be_valid() -> None:

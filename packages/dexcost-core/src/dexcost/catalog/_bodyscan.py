@@ -87,13 +87,13 @@ def _net_open(data: bytes, start: int, end: int) -> int:
 def _value_at(data: bytes, at: int, after: int) -> int:
     """Where the value of the key whose quote is at ``at`` starts, or -1 if not a key.
 
-    -1 also when the backslashes before the quote reach back to the start of ``data``
-    (the tail of a body whose beginning was not kept): the quote may be escaped.
+    -1 also when the quote or the backslashes before it reach back to the start of
+    ``data`` (the tail of a body whose beginning was not kept): it may be escaped.
     """
     back = at - 1
     while back >= 0 and data[back] == 0x5C:  # backslash
         back -= 1
-    if (at - 1 - back) % 2 or (back < 0 < at):  # escaped, or cannot tell
+    if (at - 1 - back) % 2 or back < 0:  # escaped, or cannot tell
         return -1
     n = len(data)
     while after < n and data[after] in _BLANK_B:
