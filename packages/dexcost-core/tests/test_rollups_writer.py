@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 
 from dexcost._ids import uuid7
-from dexcost._models import Event
+from dexcost._models import Event, Task
 from dexcost._types import CostConfidence, EventType
 from dexcost.store import LocalStore
 from dexcost.store._connect import open_write_connection
+from dexcost.store._rows import TaskSnapshot
 from dexcost.store._schema import MIGRATIONS, SCHEMA_VERSION
 from dexcost.store._values import sanitize_row
-from dexcost.store._writer import EVENT_UPSERT, BatchWriter, event_rows
+from dexcost.store._writer import EVENT_UPSERT, TASK_UPSERT, BatchWriter, event_rows, task_rows
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 28, 23, 59, 59, 999999, tzinfo=UTC)
@@ -222,3 +223,38 @@ def test_a_schema2_store_is_upgraded_and_kept_exact(tmp_path: Path) -> None:
         conn.execute("DELETE FROM events WHERE customer_id = 'c1'")
         conn.commit()
     assert days(path) == days(reference)
+
+
+def test_every_table_is_a_rowid_table_in_a_new_and_an_upgraded_store(tmp_path: Path) -> None:
+    """Generic SQLite tools read a table's last rows by rowid; the roll-ups keep theirs."""
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    LocalStore(new).close()
+    schema2_file(old)
+    write_by_trigger(old, [[event(customer_id=f"c{i % 3}") for i in range(9)]])
+    task = Task(task_id=uuid7(), task_type="resolve_ticket", started_at=T0, customer_id="acme")
+    with closing(sqlite3.connect(old)) as conn:  # the trigger rolls it into task_days
+        conn.executemany(TASK_UPSERT, task_rows([TaskSnapshot(task)]))
+        conn.commit()
+
+    def rollups(path: Path) -> tuple[list[Any], list[Any]]:
+        with closing(sqlite3.connect(path)) as conn:
+            return (
+                sorted(map(tuple, conn.execute("SELECT * FROM event_days"))),
+                sorted(map(tuple, conn.execute("SELECT * FROM task_days"))),
+            )
+
+    before = rollups(old)
+    assert before[0]
+    assert before[1]
+    LocalStore(old).close()  # upgrades the file
+    assert rollups(old) == before
+    for path in (new, old):
+        with closing(sqlite3.connect(path)) as conn:
+            tables = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            for name, sql in tables.fetchall():
+                assert "WITHOUT ROWID" not in sql.upper(), name
+                conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid DESC LIMIT 3').fetchall()
+    store = LocalStore(old)  # the roll-up triggers still work on the rebuilt tables
+    store.put_task(dataclasses.replace(task, task_id=uuid7()))
+    store.close()
+    assert rollups(old)[1] != before[1]

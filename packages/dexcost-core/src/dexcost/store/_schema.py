@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ._schema_v2 import V2 as _V2
 from ._schema_v3 import V3 as _V3
+from ._schema_v4 import V4 as _V4
 
 #: Column names of ``events``, in the order rows are written.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -146,7 +147,7 @@ _V1 = [
 ]
 
 #: ``MIGRATIONS[i]`` upgrades a store from schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3, _V4)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)
