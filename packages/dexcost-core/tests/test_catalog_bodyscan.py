@@ -180,3 +180,17 @@ def test_only_the_top_level_member_prices_a_large_body(body: bytes, expected: st
         assert result.amount != Decimal("9")
     else:
         assert result.amount == Decimal(expected)
+
+
+def test_a_count_of_a_list_the_kept_ends_do_not_hold_is_unknown_not_zero() -> None:
+    """Tavily extract counts ``results.*``: in a streamed body kept by its ends the list
+    runs into the part not kept, and a count of 0 would make the call free."""
+    catalog = get_default_catalog()
+    entry = catalog.get("tavily_extract")
+    assert entry is not None
+    head = b'{"results": [' + b'{"url": "https://example.com/a"}, ' * 2000
+    doc = Document.excerpt(head, b'{"url": "https://example.com/z"}], "response_time": 1.2}')
+    result = catalog.extract_cost(entry, {}, doc)
+    assert (result.amount, result.confidence) == (Decimal(0), "unknown")
+    whole = b'{"results": [{"url": "https://example.com/a"}, {"url": "https://example.com/z"}]}'
+    assert catalog.extract_cost(entry, {}, whole).amount == Decimal("0.0032")

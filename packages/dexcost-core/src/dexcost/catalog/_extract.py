@@ -91,15 +91,24 @@ class _Response:
         return self._lower.get(name)
 
 
-def _walk(doc: Document | None, steps: tuple[str, ...]) -> list[Any]:
-    """All values at a dotted path; ``*`` fans out over a list."""
+def _walk(doc: Document | None, steps: tuple[str, ...]) -> list[Any] | None:
+    """All values at a dotted path; ``*`` fans out over a list.
+
+    None when the body cannot tell: no JSON document, or one whose part holding the path
+    was not kept or is too large to parse (a count of what it cannot see is no count).
+    """
     if doc is None:
-        return []
+        return None
     if steps[0] == "*":
-        current = [doc.value()]
+        whole = doc.value()
+        if whole is None:
+            return None
+        current = [whole]
     else:
         first = doc.member(steps[0])
-        if first is _MISSING or first is _UNKNOWN:
+        if first is _UNKNOWN:
+            return None
+        if first is _MISSING:
             return []
         current, steps = [first], steps[1:]
     for key in steps:
@@ -147,13 +156,14 @@ def _number(value: Any) -> Decimal | None:
 
 
 def _raw(ref: FieldRef, resp: _Response) -> Any:
-    """The raw value of a field, or _MISSING."""
+    """The raw value of a field, _MISSING, or _UNKNOWN when the body cannot tell."""
     if ref.header is not None:
         value = resp.header(ref.header)
         return _MISSING if value is None else value
     if not ref.fans_out:
         return _at(resp.document(), ref.body or ())
-    return _walk(resp.document(), ref.body or ()) or _MISSING
+    found = _walk(resp.document(), ref.body or ())
+    return _UNKNOWN if found is None else found or _MISSING
 
 
 def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
@@ -166,9 +176,11 @@ def _quantity(ref: FieldRef, resp: _Response) -> Decimal | None:
             return Decimal(len(value)) if isinstance(value, list) else None
         return None if value is _MISSING or value is _UNKNOWN else _number(value)
     found = _walk(resp.document(), ref.body or ())
+    if found is None:
+        return None
     if ref.count:
         if (ref.body or ())[-1] == "*":
-            return Decimal(len(found)) if resp.document() is not None else None
+            return Decimal(len(found))
         return Decimal(len(found[0])) if len(found) == 1 and isinstance(found[0], list) else None
     if not found:
         return None
