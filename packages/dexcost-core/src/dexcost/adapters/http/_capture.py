@@ -1,6 +1,6 @@
 """What every HTTP library wrapper shares: the hot-path check, the scope claim, the record.
 
-A wrapper first asks :func:`_begin` whether the call is to be recorded at all: tracking
+A wrapper first asks :func:`_start` whether the call is to be recorded at all: tracking
 is on, no billing layer owns the call already, and the URL resolves to a price (a domain
 rate or a catalog entry). For the common case, a host nobody prices, that is reading
 the host and one dict lookup, and nothing else. Only then does the wrapper claim the billing scope
@@ -205,37 +205,6 @@ class _Prices:
 _prices: list[_Prices] = [_Prices(None, None)]
 
 
-def _begin(
-    library: str,
-    host: Host,
-    target: Target,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Call | None:
-    """The hot path: a :class:`Call` if this request is to be recorded, else None.
-
-    For a host nobody prices this is one dict lookup after reading the host.
-    """
-    tracker = _explicit[0]
-    if tracker is None:
-        tracker = _global_tracker()
-        if tracker is None:
-            return None
-    prices = _prices[0]
-    catalog = _default_catalog()
-    rates = default_registry._index  # replaced, not mutated, when a rate changes
-    if prices.catalog is not catalog or prices.rates is not rates:
-        prices = _prices[0] = _Prices(catalog, rates)
-    if not prices.may_price(host(instance, args, kwargs)):
-        return None
-    url, method = target(instance, args, kwargs)
-    resolved = prices.resolve(url, method)
-    if resolved is None:
-        return None
-    return Call(tracker, resolved, library, method)
-
-
 def _start(
     site: str,
     library: str,
@@ -245,9 +214,31 @@ def _start(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Call | None:
-    """:func:`_begin` guarded: an error in it means the call is not recorded, never more."""
+    """The hot path: a :class:`Call` if this request is to be recorded, else None.
+
+    For a host nobody prices this is one dict lookup after reading the host. An error
+    in it means the call is not recorded, never more.
+    """
     try:
-        return _begin(library, host, target, instance, args, kwargs)
+        tracker = _explicit[0]
+        if tracker is None:
+            tracker = _global_tracker()
+            if tracker is None:
+                return None
+        prices = _prices[0]
+        catalog = _default_catalog()
+        rates = default_registry._index  # replaced, not mutated, when a rate changes
+        if prices.catalog is not catalog or prices.rates is not rates:
+            prices = _prices[0] = _Prices(catalog, rates)
+        name = host(instance, args, kwargs)
+        known = prices.hosts.get(name)
+        if not (known if known is not None else prices.may_price(name)):
+            return None
+        url, method = target(instance, args, kwargs)
+        resolved = prices.resolve(url, method)
+        if resolved is None:
+            return None
+        return Call(tracker, resolved, library, method)
     except Exception as exc:
         _report(site, exc)
         return None
