@@ -209,16 +209,17 @@ class Document:
         A small document is parsed here and must be valid as a whole; a larger object is
         only checked to start and end like one.
         """
-        if len(body) >= SCAN_FROM:
-            data = body.encode("utf-8") if isinstance(body, str) else body
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        if data[:64].lstrip(_BLANK_B)[:1] not in (b"{", b"["):
+            return None  # not JSON (an HTML page, an image): nothing is decoded
+        if len(data) >= SCAN_FROM:
             data = data.strip(_BLANK_B)
             if data[:1] == b"{" and data[-1:] == b"}":
                 return cls(data)
             if len(data) > PARSE_LIMIT:
                 return None
         try:
-            text = body.decode("utf-8") if isinstance(body, bytes) else body
-            return cls(value=decode_json(text))
+            return cls(value=decode_json(data.decode("utf-8")))
         except (ValueError, UnicodeDecodeError):
             return None
 
@@ -232,11 +233,6 @@ class Document:
         if head[:1] != b"{" or tail[-1:] != b"}":
             return None
         return cls(head, tail=tail)
-
-    @property
-    def complete(self) -> bool:
-        """Whether the whole body is here (not an :meth:`excerpt`)."""
-        return self._tail is None
 
     def value(self) -> Any:
         """The whole document, parsed (once); None if it is not valid JSON or an excerpt."""

@@ -10,7 +10,6 @@ on its own. Works with openai 1.x-3.x (the resource paths are the same).
 from __future__ import annotations
 
 import contextlib
-import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -288,7 +287,7 @@ class _Stream(StreamObserver):
 
     def record(self) -> None:
         # As cheap as recording a whole response: the same reads, plus the stream's facts.
-        now = time.perf_counter_ns()
+        latency = self.latency_ms()
         handler, kwargs, last = self.handler, self.kwargs, self.last
         provider, host = _where(self.instance)
         usage_obj = getattr(last, "usage", None) if self.usage_in_last else self.usage
@@ -297,13 +296,12 @@ class _Stream(StreamObserver):
         details["stream"] = True
         if not self.completed:
             details["stream_completed"] = False
-        first = self.first_item_ns
-        if first is not None:
-            details["time_to_first_token_ms"] = (first - self.started_ns) // 1_000_000
+        ttft = self.time_to_first_item_ms()
+        if ttft is not None:
+            details["time_to_first_token_ms"] = ttft
         carrier = last if self.carrier is None else self.carrier
         _add_response_fields(details, carrier)
         model = getattr(carrier, "model", None) or kwargs.get("model")
-        latency = (now - self.started_ns) // 1_000_000
         record_llm(self.tracker, provider, model, usage, latency, details, error=self.error)
 
 

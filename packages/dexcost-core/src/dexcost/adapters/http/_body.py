@@ -24,31 +24,23 @@ from dexcost.instrument._stream import StreamObserver
 if TYPE_CHECKING:
     from ._capture import Call
 
-__all__ = ["BODY_LIMIT", "BodyWatch", "decode", "json_like"]
+__all__ = ["BODY_LIMIT", "BodyWatch", "decode"]
 
 #: Bodies up to this size are kept whole while the user reads them (and, compressed,
 #: inflated up to it); past it, an uncompressed body is kept by its two ends.
 BODY_LIMIT = 4 * 1024 * 1024
 
-_JSON_START = frozenset(b"{[")
-_WHITESPACE = b" \t\r\n"
 
-
-def json_like(body: bytes | bytearray | memoryview | None) -> bytes | None:
-    """``body`` as bytes when it may be a JSON document, else None."""
-    if body is None:
-        return None
-    data = bytes(body)
-    head = data[:64].lstrip(_WHITESPACE)
-    if not head or head[0] not in _JSON_START:
-        return None
-    return data
+def _coding(encoding: str | None) -> str:
+    """A ``Content-Encoding`` header's value as compared here ("" for none)."""
+    coding = (encoding or "").strip().lower()
+    return "" if coding == "identity" else coding
 
 
 def decode(data: bytes, encoding: str | None) -> bytes | None:
     """Undo a ``Content-Encoding`` (identity, gzip, deflate); None when it cannot be undone."""
-    coding = (encoding or "").strip().lower()
-    if coding in ("", "identity"):
+    coding = _coding(encoding)
+    if not coding:
         return data
     if coding in ("gzip", "x-gzip", "deflate"):
         wbits = zlib.MAX_WBITS | 32 if coding != "deflate" else zlib.MAX_WBITS
@@ -119,7 +111,7 @@ class BodyWatch(StreamObserver):
         self._size += len(data)
         chunks.append(bytes(data))
         if self._size > BODY_LIMIT:
-            if self._encoded and (self.encoding or "").strip().lower() not in ("", "identity"):
+            if self._encoded and _coding(self.encoding):
                 self._chunks = None  # a compressed stream cannot be read from its end
                 return
             whole = b"".join(chunks)
@@ -141,7 +133,6 @@ class BodyWatch(StreamObserver):
             else:
                 raw = b"".join(chunks)
                 body = decode(raw, self.encoding) if self._encoded else raw
-                body = json_like(body)
         self._chunks = None
         self._head = None
         self._call.record(self._status, self._headers, body)

@@ -13,7 +13,7 @@ from typing import Any
 
 from dexcost.instrument._patch import WrapperFn
 
-from ._body import decode, json_like
+from ._body import decode
 from ._capture import Call, authority, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
@@ -39,7 +39,7 @@ def _finish(
     if call.needs_body:
         content = vars(response).get("_content")  # set unless the output is streamed
         if isinstance(content, bytes):  # read with decode_content=False
-            body = json_like(decode(content, headers.get("content-encoding")))
+            body = decode(content, headers.get("content-encoding"))
     call.record(status, headers, body)
     return response
 

@@ -230,9 +230,7 @@ def _start(
         rates = default_registry._index  # replaced, not mutated, when a rate changes
         if prices.catalog is not catalog or prices.rates is not rates:
             prices = _prices[0] = _Prices(catalog, rates)
-        name = host(instance, args, kwargs)
-        known = prices.hosts.get(name)
-        if not (known if known is not None else prices.may_price(name)):
+        if not prices.may_price(host(instance, args, kwargs)):
             return None
         url, method = target(instance, args, kwargs)
         resolved = prices.resolve(url, method)

@@ -14,7 +14,7 @@ from typing import Any
 
 from dexcost.instrument._patch import WrapperFn
 
-from ._body import BodyWatch, json_like
+from ._body import BodyWatch
 from ._capture import Call, Finish, async_wrapper, sync_wrapper
 
 __all__ = ["LIBRARY", "build_targets", "targets"]
@@ -91,7 +91,7 @@ def _finisher(base: type, tee: type) -> Finish:
             return response
         content = vars(response).get("_content")
         if isinstance(content, bytes):  # not streamed: send() has read it already
-            call.record(status, headers, json_like(content))
+            call.record(status, headers, content)
             return response
         stream = response.stream
         if not isinstance(stream, base) or response.is_stream_consumed:

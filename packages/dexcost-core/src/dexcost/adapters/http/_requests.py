@@ -15,7 +15,7 @@ from dexcost import _guard
 from dexcost.instrument._patch import WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
-from ._body import BodyWatch, json_like
+from ._body import BodyWatch
 from ._capture import Call, authority, sync_wrapper
 
 __all__ = ["LIBRARY", "RawTee", "targets"]
@@ -101,7 +101,7 @@ def _finish(
         return response
     content = vars(response).get("_content")
     if isinstance(content, bytes):  # not streamed: requests has read it already
-        call.record(status, headers, json_like(content))
+        call.record(status, headers, content)
         return response
     raw = response.raw
     if raw is None or not hasattr(raw, "stream"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from dexcost.instrument._patch import WrapperFn
 
-from ._body import decode, json_like
+from ._body import decode
 from ._capture import Call, authority, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
@@ -59,7 +59,7 @@ def _finish(
         if isinstance(data, bytes):
             if not _argument(args, kwargs, _PRELOAD + 1, "decode_content"):
                 data = decode(data, headers.get("content-encoding"))
-            body = json_like(data)
+            body = data
     call.record(status, headers, body)
     return response
 
