@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 import uuid
 from contextlib import closing
 from datetime import datetime, timezone
@@ -128,3 +129,39 @@ def test_a_malformed_task_does_not_block_events(tmp_path: Path) -> None:
         count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     assert tuple(row) == ("abc", None, '{"when":"2026-01-01T00:00:00+00:00","(1, 2)":"tuple key"}')
     assert count == 1
+
+
+def test_a_deferred_record_that_cannot_be_built_drops_nothing_else(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """dexcost's instrumentation queues its events as tuples that the writer builds; a
+    tuple that cannot be built is logged (without its details) and skipped."""
+    from dexcost._deferred import build
+    from dexcost._ids import id_at
+
+    now = time.time_ns()
+    task_id = uuid7()
+    fields: tuple[Any, ...] = (id_at(now), now, task_id, "external_cost", Decimal("0.002"))
+    fields += ("exact", "provider", "v1", "tavily") + (None,) * 9
+    fields += ("acme", None, "research", {"secret": "s3cret"}, None)
+    assert build(fields).cost_usd == Decimal("0.002")
+    broken = (*fields, "one too many")
+    store = LocalStore(tmp_path / "s.db")
+    good = [make_event(), make_event()]
+    store.put_event(good[0])
+    store.put_event(broken)
+    store.put_event(fields)
+    store.put_event(good[1])
+    with caplog.at_level(logging.ERROR, logger="dexcost.store"):
+        assert store.flush(5)
+    store.close()
+    rows = stored_rows(tmp_path / "s.db")
+    assert set(rows) == {str(e.event_id) for e in good} | {str(uuid.UUID(int=fields[0]))}
+    built = rows[str(uuid.UUID(int=fields[0]))]
+    assert (built["service_name"], built["customer_id"], built["cost_usd"]) == (
+        "tavily",
+        "acme",
+        "0.002",
+    )
+    assert "could not build a deferred event" in caplog.text
+    assert "s3cret" not in caplog.text

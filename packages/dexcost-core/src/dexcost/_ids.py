@@ -38,8 +38,17 @@ os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(32)))
 
 def uuid7() -> uuid.UUID:
     """Return a new UUID whose first 48 bits are the Unix time in milliseconds."""
+    return uuid_of(id_at(_time_ns()))
+
+
+def id_at(now_ns: int) -> int:
+    """The 128-bit value of the next id, for a record made at ``now_ns`` (``time_ns()``).
+
+    Takes the same place in the process's sequence as :func:`uuid7`; the UUID object
+    can be built later with :func:`uuid_of`.
+    """
     global _last_ms, _seq
-    ms = _time_ns() // 1_000_000
+    ms = now_ns // 1_000_000
     if ms > _last_ms:
         _last_ms = ms
         _seq = _bits(8)  # random start, room to count up
@@ -49,8 +58,12 @@ def uuid7() -> uuid.UUID:
             _last_ms += 1
             _seq = 0
         ms = _last_ms
-    # Skip UUID.__init__'s argument parsing: the value is already a valid 128-bit int.
+    return ms << 80 | _VERSION_VARIANT | _seq << 64 | _bits(62)
+
+
+def uuid_of(value: int) -> uuid.UUID:
+    """The UUID of a valid 128-bit ``value``, skipping ``UUID.__init__``'s parsing."""
     u = _new(_UUID)
-    _set_int(u, ms << 80 | _VERSION_VARIANT | _seq << 64 | _bits(62))
+    _set_int(u, value)
     _set_safe(u, _SAFE)
     return u

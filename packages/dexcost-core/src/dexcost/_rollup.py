@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ._models import Event, Task
 
 if TYPE_CHECKING:
+    from ._deferred import Record
     from ._tracked_task import TrackedTask
 
 
@@ -42,6 +43,24 @@ def add_event(task: Task, event: Event) -> None:
     if event.is_retry:
         task.retry_count += 1
         task.retry_cost_usd += cost
+
+
+def add_record(task: Task, record: Record) -> None:
+    """:func:`add_event` for a deferred record (never a retry; see ``_deferred``)."""
+    cost = record[4]
+    task.total_cost_usd += cost
+    task.event_count += 1
+    kind = record[3]
+    if kind == "llm_call":
+        task.llm_cost_usd += cost
+        task.total_input_tokens += record[11]
+        task.total_output_tokens += record[12]
+        task.total_cached_tokens += record[13]
+        task.total_cache_creation_tokens += record[14]
+    elif kind == "external_cost":
+        task.external_cost_usd += cost
+    elif kind == "compute_cost":
+        task.compute_cost_usd += cost
 
 
 def set_retry_flag(task: Task, event: Event, is_retry: bool) -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as check
-from ._ids import uuid7
+from ._ids import id_at, uuid7
 from ._models import Event, Task
 from ._money import ZERO, MoneyInput, to_money
 from ._retry import model_key
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _COST_EVENT_TYPES = ("external_cost", "compute_cost")
 _END_STATUSES = ("success", "failed")
 _utc = timezone.utc
+_time_ns = time.time_ns
 
 
 def _check_cost_event_type(event_type: str) -> None:
@@ -304,14 +305,47 @@ class TrackedTask:
         source: str,
         version: str | None,
         info: dict[str, Any],
-    ) -> Event:
+    ) -> None:
         """An external cost dexcost priced from an HTTP response.
 
         The names come from the catalog; the amount, read from the response, is checked
-        as :meth:`record_cost` checks it. ``info`` is handed over as the details.
+        as :meth:`record_cost` checks it. ``info`` is handed over as the details. The
+        event is built by the store's writer (see ``_deferred``).
         """
-        return self._record_cost(
-            service, to_money(amount), "external_cost", confidence, source, version, info
+        cost = to_money(amount)
+        tracker = self._tracker
+        if tracker._console or self._ended:  # print it, or raise as record_cost does
+            self._record_cost(service, cost, "external_cost", confidence, source, version, info)
+            return
+        task = self.task
+        now = _time_ns()
+        tracker._emit_record(
+            self,
+            (
+                id_at(now),
+                now,
+                task.task_id,
+                "external_cost",
+                cost,
+                confidence,
+                source,
+                version,
+                service,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                task.customer_id,
+                task.project_id,
+                task.task_type,
+                info,
+                tracker._redactor,
+            ),
         )
 
     def _record_llm(
@@ -344,35 +378,18 @@ class TrackedTask:
         tracker = self._tracker
         version: str | None
         if cost is None:
-            pricing = tracker.pricing
-            if type(pricing) is PricingEngine:  # a subclass's own get_cost is honoured
-                cost, priced_confidence, priced_source, version = pricing._price(
-                    model,
-                    provider,
-                    tin,
-                    tout,
-                    cached,
-                    written,
-                    reasoning,
-                    service_tier,
-                    written_1h,
-                )
-            else:
-                result = pricing.get_cost(
-                    model,
-                    tin,
-                    tout,
-                    cached,
-                    written,
-                    provider=provider,
-                    reasoning_tokens=reasoning,
-                    service_tier=service_tier,
-                    cache_write_1h_tokens=written_1h,
-                )
-                cost = result.cost_usd
-                priced_confidence = result.cost_confidence
-                priced_source = result.pricing_source
-                version = result.pricing_version
+            cost, priced_confidence, priced_source, version = _price(
+                tracker.pricing,
+                provider,
+                model,
+                tin,
+                tout,
+                cached,
+                written,
+                reasoning,
+                written_1h,
+                service_tier,
+            )
             confidence = confidence or priced_confidence
             source = source or priced_source
         else:
@@ -419,6 +436,101 @@ class TrackedTask:
                 self._failures[key] = (event.event_id, error_type, now)
         return self._emit(event)
 
+    def _note_llm(
+        self,
+        provider: str,
+        model: str,
+        tin: int,
+        tout: int,
+        cached: int,
+        written: int,
+        reasoning: int,
+        written_1h: int,
+        service_tier: str | None,
+        latency_ms: int | None,
+        info: dict[str, Any],
+        error_type: str | None,
+        cost: Decimal | None,
+        confidence: str | None,
+        source: str | None,
+    ) -> None:
+        """:meth:`_record_llm` for dexcost's own instrumentation, which never hands the
+        event back: priced and rolled up now, the event built by the store's writer
+        (see ``_deferred``). With the retry heuristic on, in dev mode or on an ended
+        task it is :meth:`_record_llm` itself."""
+        tracker = self._tracker
+        if tracker.retry_engine is not None or tracker._console or self._ended:
+            self._record_llm(
+                provider,
+                model,
+                tin,
+                tout,
+                cached,
+                written,
+                reasoning,
+                written_1h,
+                service_tier,
+                latency_ms,
+                info,
+                error_type,
+                cost,
+                confidence,
+                source,
+            )
+            return
+        version: str | None
+        if cost is None:
+            cost, priced_confidence, priced_source, version = _price(
+                tracker.pricing,
+                provider,
+                model,
+                tin,
+                tout,
+                cached,
+                written,
+                reasoning,
+                written_1h,
+                service_tier,
+            )
+            confidence = confidence or priced_confidence
+            source = source or priced_source
+        else:
+            confidence = confidence or "exact"
+            source = source or "manual"
+            version = None
+        if service_tier is not None:
+            info.setdefault("service_tier", service_tier)
+        task = self.task
+        now = _time_ns()
+        tracker._emit_record(
+            self,
+            (
+                id_at(now),
+                now,
+                task.task_id,
+                "llm_call",
+                cost,
+                confidence,
+                source,
+                version,
+                None,
+                provider,
+                model,
+                tin,
+                tout,
+                cached,
+                written,
+                reasoning or None,
+                latency_ms,
+                error_type,
+                task.customer_id,
+                task.project_id,
+                task.task_type,
+                info,
+                tracker._redactor,
+            ),
+        )
+
     def _emit(self, event: Event) -> Event:
         if self._ended:
             raise RuntimeError(
@@ -427,3 +539,34 @@ class TrackedTask:
             )
         self._tracker._emit(self, event)
         return event
+
+
+def _price(
+    pricing: PricingEngine,
+    provider: str,
+    model: str,
+    tin: int,
+    tout: int,
+    cached: int,
+    written: int,
+    reasoning: int,
+    written_1h: int,
+    service_tier: str | None,
+) -> tuple[Decimal, str, str, str | None]:
+    """Cost, confidence, source and pricing version of one LLM call."""
+    if type(pricing) is PricingEngine:  # a subclass's own get_cost is honoured
+        return pricing._price(
+            model, provider, tin, tout, cached, written, reasoning, service_tier, written_1h
+        )
+    result = pricing.get_cost(
+        model,
+        tin,
+        tout,
+        cached,
+        written,
+        provider=provider,
+        reasoning_tokens=reasoning,
+        service_tier=service_tier,
+        cache_write_1h_tokens=written_1h,
+    )
+    return result.cost_usd, result.cost_confidence, result.pricing_source, result.pricing_version

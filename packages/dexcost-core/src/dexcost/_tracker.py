@@ -21,7 +21,7 @@ from ._models import Event, Task
 from ._money import MoneyInput
 from ._privacy import Redactor, hash_customer_id
 from ._retry import RetryHeuristicEngine
-from ._rollup import add_event, lineage, set_retry_flag
+from ._rollup import add_event, add_record, lineage, set_retry_flag
 from ._session import SessionManager
 from ._task_scope import TaskScope
 from ._tracked_task import TrackedTask
@@ -30,6 +30,8 @@ from .store import LocalStore, get_store
 
 if TYPE_CHECKING:
     from decimal import Decimal
+
+    from ._deferred import Record
 
 logger = logging.getLogger("dexcost")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -390,6 +392,22 @@ class CostTracker:
             from ._console import print_event
 
             print_event(event)
+
+    def _emit_record(self, tracked: TrackedTask, record: Record) -> None:
+        """:meth:`_emit` for dexcost's own instrumentation: the event is rolled up now and
+        built by the store's writer (see ``_deferred``). Not used in dev mode, which
+        prints each event."""
+        ended_ancestors: list[Task] = []
+        with self._lock:
+            node: TrackedTask | None = tracked
+            while node is not None:
+                add_record(node.task, record)
+                if node._ended:
+                    ended_ancestors.append(node.task)
+                node = node._parent
+        self.store.put_event(record)
+        for ancestor in ended_ancestors:
+            self._persist(ancestor)
 
     def _end_task(self, tracked: TrackedTask, status: str, error_type: str | None) -> None:
         task = tracked.task

@@ -272,3 +272,55 @@ def test_free_endpoint_is_no_event_but_unpriceable_call_is(
         "0",
         "unknown",
     )
+
+
+def test_captured_event_carries_attribution_redaction_and_current_totals(
+    server: Any, db_path: Any, events: Any, price: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The event is built by the store's writer; what it carries is fixed when the call
+    returns (attribution, id, time), the task's totals are current at once, and
+    ``redact_fields`` applies to it as to any event."""
+    from dexcost.adapters.http import track_http
+
+    dexcost.init(
+        buffer_path=str(db_path), auto_instrument=[], track_http=False, redact_fields=["path"]
+    )
+    track_http()
+    try:
+        server.route("/search.json", {"organic_results": []})
+        dexcost.set_context(customer_id="acme", project_id="support")
+        with dexcost.task("research") as t:
+            requests.get(server.url("serpapi.com", "/search.json?q=coffee"))
+            assert t.task.external_cost_usd == price("serpapi")
+            assert t.task.event_count == 1
+            dexcost.set_context(customer_id="globex")  # later changes do not move the event
+    finally:
+        untrack_http()
+    (event,) = events()
+    assert (event["customer_id"], event["project_id"], event["task_type"]) == (
+        "acme",
+        "support",
+        "research",
+    )
+    assert "path" not in event["details"]
+    assert event["details"]["host"] == "serpapi.com"
+    assert "[dexcost]" not in capsys.readouterr().err  # printed only in dev mode
+
+
+def test_dev_mode_prints_each_captured_call(
+    server: Any, db_path: Any, events: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dexcost.adapters.http import track_http
+
+    dexcost.init(
+        buffer_path=str(db_path), auto_instrument=[], track_http=False, environment="development"
+    )
+    track_http()
+    try:
+        server.route("/search.json", {"organic_results": []})
+        with dexcost.task("research"):
+            requests.get(server.url("serpapi.com", "/search.json"))
+    finally:
+        untrack_http()
+    assert "external_cost" in capsys.readouterr().err
+    assert len(events()) == 1

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,89 @@ def test_instrumented_calls_record_the_events_record_llm_call_records(
         }
     same = [f.name for f in dataclasses.fields(Task) if f.name not in _TASK_OWN]
     assert [getattr(captured.task, n) for n in same] == [getattr(by_hand.task, n) for n in same]
+
+
+@pytest.fixture
+def quiet_tracker(tmp_path: Path) -> Iterator[dexcost.CostTracker]:
+    """The default set-up (retry heuristic off): events are built by the store's writer."""
+    config = DexcostConfig(redact_fields=["response_id"], hash_customer_id=True)
+    t = dexcost.CostTracker(
+        config, auto_instrument=["openai"], buffer_path=str(tmp_path / "quiet.db")
+    )
+    yield t
+    t.close()
+
+
+def test_events_built_by_the_writer_equal_record_llm_call_events(
+    quiet_tracker: dexcost.CostTracker, fake_api: Any
+) -> None:
+    tracker = quiet_tracker
+    dexcost.set_context(customer_id="acme", project_id="support")
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_api.url + "/v1", max_retries=0)
+    fake_api.reply_json({"error": {"message": "slow down"}}, status=429)
+    fake_api.reply_json(_completion())
+    with tracker.task("ticket") as captured:
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        # The task's totals are current as soon as the call returns, before any write.
+        assert captured.task.event_count == 2
+        assert captured.task.total_input_tokens == 1117
+        assert captured.task.total_cost_usd > 0
+    client.close()
+    failed, answered = _events(tracker, captured)
+
+    with tracker.task("ticket") as by_hand:
+        by_hand.record_llm_call(
+            "openai",
+            "gpt-4o",
+            0,
+            0,
+            Decimal(0),
+            cost_confidence="exact",
+            pricing_source="provider",
+            latency_ms=failed["latency_ms"],
+            details=failed["details"],
+            error_type="rate_limit",
+        )
+        by_hand.record_llm_call(
+            "openai",
+            MODEL,
+            1117,
+            346,
+            cached_tokens=1024,
+            reasoning_tokens=256,
+            service_tier="priority",
+            latency_ms=answered["latency_ms"],
+            details={**answered["details"], "response_id": "chatcmpl-same"},
+        )
+    expected = _events(tracker, by_hand)
+
+    assert "response_id" not in answered["details"]  # redacted by the writer too
+    assert answered["customer_id"] != "acme"  # hashed
+    assert failed["event_id"] < answered["event_id"]
+    for got, want in zip((failed, answered), expected, strict=True):
+        assert {k: v for k, v in got.items() if k not in _OWN} == {
+            k: v for k, v in want.items() if k not in _OWN
+        }
+        # The id and the time come from one clock reading, taken when the call returned.
+        at = datetime.fromisoformat(got["occurred_at"].replace("Z", "+00:00"))
+        assert uuid.UUID(got["event_id"]).int >> 80 == int(at.timestamp() * 1000)
+    same = [f.name for f in dataclasses.fields(Task) if f.name not in _TASK_OWN]
+    assert [getattr(captured.task, n) for n in same] == [getattr(by_hand.task, n) for n in same]
+
+
+def test_event_ids_keep_the_order_of_recording_across_both_paths(
+    quiet_tracker: dexcost.CostTracker, fake_api: Any
+) -> None:
+    """Instrumented calls (built by the writer) and record_cost events (built at once)
+    sort by id in the order they were recorded."""
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_api.url + "/v1", max_retries=0)
+    with quiet_tracker.task("ticket") as t:
+        for i in range(3):
+            fake_api.reply_json(_completion())
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            t.record_cost("search", "0.001", details={"n": i})
+    client.close()
+    kinds = [(e["event_type"], e["details"].get("n")) for e in _events(quiet_tracker, t)]
+    assert kinds == [pair for i in range(3) for pair in (("llm_call", None), ("external_cost", i))]

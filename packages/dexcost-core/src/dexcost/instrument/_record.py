@@ -301,7 +301,7 @@ def _send(
             or (type(cost_usd) is Decimal and cost_usd.is_finite() and cost_usd >= 0)
         )
     ):
-        tracker.current()._record_llm(
+        tracker.current()._note_llm(
             provider,
             model,
             tin,

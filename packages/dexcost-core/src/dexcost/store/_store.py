@@ -22,6 +22,7 @@ import weakref
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
+from dexcost._deferred import Record, build
 from dexcost._models import Event, Task
 
 from ._connect import open_write_connection
@@ -84,8 +85,12 @@ class LocalStore:
 
     # --- the hot path ----------------------------------------------------------------
 
-    def put_event(self, event: Event) -> None:
-        """Queue ``event`` for writing (an upsert by ``event_id``); never touches disk."""
+    def put_event(self, event: Event | Record) -> None:
+        """Queue ``event`` for writing (an upsert by ``event_id``); never touches disk.
+
+        dexcost's own instrumentation puts a deferred record (a tuple; see
+        ``dexcost._deferred``), which the writer builds into its event.
+        """
         self._put(event)
         if self._state is not _RUNNING:
             self._not_running()
@@ -207,22 +212,28 @@ class LocalStore:
 
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
-        events: list[Event] = [x for x in batch if type(x) is Event]
+        events: list[Event] = []
         tasks: list[TaskSnapshot] = []
         markers: list[_Flush] = []
         stop = False
-        if len(events) != len(batch):
-            events = []
-            for item in batch:
-                kind = type(item)
-                if kind is TaskSnapshot:
-                    tasks.append(item)  # type: ignore[arg-type]
-                elif kind is _Flush:
-                    markers.append(item)  # type: ignore[arg-type]
-                elif item is _STOP:
-                    stop = True
-                else:
-                    events.append(item)  # type: ignore[arg-type]
+        for item in batch:
+            kind = type(item)
+            if kind is tuple:
+                try:
+                    events.append(build(item))  # type: ignore[arg-type]
+                except Exception:  # its details are not logged: they may be unredacted
+                    log.exception(
+                        "dexcost could not build a deferred event (%d values); it was not stored",
+                        len(item),  # type: ignore[arg-type]
+                    )
+            elif kind is TaskSnapshot:
+                tasks.append(item)  # type: ignore[arg-type]
+            elif kind is _Flush:
+                markers.append(item)  # type: ignore[arg-type]
+            elif item is _STOP:
+                stop = True
+            else:
+                events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True
         if markers:
