@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dexcost._ids import uuid7
 from dexcost._models import Event, Task
@@ -369,3 +371,30 @@ def test_public_names_are_pinned() -> None:
         "get_store",
         "task_from_row",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now_ns=st.integers(min_value=0, max_value=4_102_444_800 * 10**9),  # up to 2100
+    cost=st.decimals(min_value=0, max_value=10**6, allow_nan=False, places=14),
+    tokens=st.one_of(st.none(), st.integers(min_value=0, max_value=10**9)),
+    names=st.tuples(*[st.one_of(st.none(), st.text(max_size=12))] * 4),
+    details=st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8)),
+)
+def test_a_deferred_record_converts_to_the_row_of_its_event(
+    now_ns: int, cost: Decimal, tokens: int | None, names: tuple[Any, ...], details: Any
+) -> None:
+    """The writer converts instrumentation's records (values, an integer id, a time in
+    ns) without building their Event; the row is the one the Event would give."""
+    from dexcost._deferred import build
+    from dexcost._ids import id_at
+    from dexcost.store._rows import event_rows
+
+    provider, model, customer, task_type = names
+    record = (id_at(now_ns), uuid7(), "llm_call", cost, "computed", "litellm", now_ns)
+    record += ("v1", None, provider, model, tokens, tokens, 0, None, None, tokens)
+    record += (False, None, None, None, customer, None, task_type, details)
+    rows, slow = event_rows([record, build(record)])
+    assert slow == []
+    # NULL is bound as one NaN object, which is not equal to itself.
+    assert all(x is y or x == y for x, y in zip(rows[0], rows[1], strict=True))

@@ -131,37 +131,41 @@ def test_a_malformed_task_does_not_block_events(tmp_path: Path) -> None:
     assert count == 1
 
 
-def test_a_deferred_record_that_cannot_be_built_drops_nothing_else(
+def test_a_deferred_record_that_cannot_be_converted_drops_nothing_else(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """dexcost's instrumentation queues its events as tuples that the writer builds; a
-    tuple that cannot be built is logged (without its details) and skipped."""
+    """dexcost's instrumentation queues an event as its values (a tuple) for the writer
+    to convert; one that cannot be converted is logged, without its values, and skipped."""
     from dexcost._deferred import build
     from dexcost._ids import id_at
 
     now = time.time_ns()
-    task_id = uuid7()
-    fields: tuple[Any, ...] = (id_at(now), now, task_id, "external_cost", Decimal("0.002"))
-    fields += ("exact", "provider", "v1", "tavily") + (None,) * 9
-    fields += ("acme", None, "research", {"secret": "s3cret"}, None)
-    assert build(fields).cost_usd == Decimal("0.002")
-    broken = (*fields, "one too many")
+    values: tuple[Any, ...] = (id_at(now), uuid7(), "external_cost", Decimal("0.002"))
+    values += ("exact", "provider", now, "v1", "tavily") + (None,) * 8
+    values += (False, None, None, None, "acme", None, "research", {"query": "s3cret"})
+    assert build(values).occurred_at.timestamp() == pytest.approx(now / 1e9, abs=1e-6)
+    odd = list(values)
+    odd[3] = "0.002"  # text, not a Decimal: converted the lenient way
+    odd[0] = id_at(time.time_ns())
+    broken = (*values[:-1], "one too many", {"query": "s3cret"})
     store = LocalStore(tmp_path / "s.db")
     good = [make_event(), make_event()]
-    store.put_event(good[0])
-    store.put_event(broken)
-    store.put_event(fields)
-    store.put_event(good[1])
+    for item in (good[0], broken, values, tuple(odd), good[1]):
+        store.put_event(item)
     with caplog.at_level(logging.ERROR, logger="dexcost.store"):
         assert store.flush(5)
     store.close()
     rows = stored_rows(tmp_path / "s.db")
-    assert set(rows) == {str(e.event_id) for e in good} | {str(uuid.UUID(int=fields[0]))}
-    built = rows[str(uuid.UUID(int=fields[0]))]
-    assert (built["service_name"], built["customer_id"], built["cost_usd"]) == (
-        "tavily",
-        "acme",
-        "0.002",
-    )
-    assert "could not build a deferred event" in caplog.text
+    ids = [str(uuid.UUID(int=values[0])), str(uuid.UUID(int=odd[0]))]
+    assert set(rows) == {str(e.event_id) for e in good} | set(ids)
+    for event_id in ids:
+        stored = event_from_row(rows[event_id])
+        assert (stored.service_name, stored.customer_id, stored.cost_usd) == (
+            "tavily",
+            "acme",
+            Decimal("0.002"),
+        )
+        assert stored.details == {"query": "s3cret"}
+    assert event_from_row(rows[ids[0]]).occurred_at == build(values).occurred_at
+    assert "could not convert a deferred event (26 values)" in caplog.text
     assert "s3cret" not in caplog.text

@@ -46,11 +46,12 @@ def add_event(task: Task, event: Event) -> None:
 
 
 def add_record(task: Task, record: Record) -> None:
-    """:func:`add_event` for a deferred record (never a retry; see ``_deferred``)."""
-    cost = record[4]
+    """:func:`add_event` for a deferred record (never a retry; its values are in
+    :class:`Event` field order, see ``_deferred``)."""
+    cost = record[3]
     task.total_cost_usd += cost
     task.event_count += 1
-    kind = record[3]
+    kind = record[2]
     if kind == "llm_call":
         task.llm_cost_usd += cost
         task.total_input_tokens += record[11]

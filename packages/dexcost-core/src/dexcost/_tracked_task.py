@@ -317,18 +317,21 @@ class TrackedTask:
         if tracker._console or self._ended:  # print it, or raise as record_cost does
             self._record_cost(service, cost, "external_cost", confidence, source, version, info)
             return
+        redactor = tracker._redactor
+        if redactor is not None and info:
+            info = redactor(info)
         task = self.task
         now = _time_ns()
         tracker._emit_record(
             self,
             (
                 id_at(now),
-                now,
                 task.task_id,
                 "external_cost",
                 cost,
                 confidence,
                 source,
+                now,
                 version,
                 service,
                 None,
@@ -339,12 +342,14 @@ class TrackedTask:
                 None,
                 None,
                 None,
+                False,
+                None,
+                None,
                 None,
                 task.customer_id,
                 task.project_id,
                 task.task_type,
                 info,
-                tracker._redactor,
             ),
         )
 
@@ -500,18 +505,21 @@ class TrackedTask:
             version = None
         if service_tier is not None:
             info.setdefault("service_tier", service_tier)
+        redactor = tracker._redactor
+        if redactor is not None and info:
+            info = redactor(info)
         task = self.task
         now = _time_ns()
         tracker._emit_record(
             self,
             (
                 id_at(now),
-                now,
                 task.task_id,
                 "llm_call",
                 cost,
                 confidence,
                 source,
+                now,
                 version,
                 None,
                 provider,
@@ -522,12 +530,14 @@ class TrackedTask:
                 written,
                 reasoning or None,
                 latency_ms,
+                False,
+                None,
+                None,
                 error_type,
                 task.customer_id,
                 task.project_id,
                 task.task_type,
                 info,
-                tracker._redactor,
             ),
         )
 

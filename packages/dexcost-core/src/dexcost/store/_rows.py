@@ -17,6 +17,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
+from dexcost._deferred import Record
 from dexcost._models import Event, Task
 
 from ._values import (
@@ -38,40 +39,98 @@ from ._values import (
 _INT64 = 1 << 63
 
 
-def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
+#: An event's values in field order: what a deferred record already holds.
+_EVENT_VALUES = attrgetter(*(f.name for f in fields(Event)))
+
+
+def event_rows(events: Sequence[Event | Record]) -> tuple[list[Row], list[Event | Record]]:
     """Convert a batch of events; return the rows and the events that need the slow way.
 
-    This is the writer's hot loop, written for speed: ``None`` is bound as ``NULL``,
-    text and integer fields are passed through as they are (a value SQLite cannot bind
-    makes the writer redo the batch row by row and store that value as text), the task
-    id text is computed once per task and a timestamp's text up to the second once per
-    second.
+    An item is an :class:`Event` or a deferred record (its values, with the id as an
+    integer and the time in nanoseconds; see ``dexcost._deferred``). This is the
+    writer's hot loop, written for speed: ``None`` is bound as ``NULL``, text and
+    integer fields are passed through as they are (a value SQLite cannot bind makes the
+    writer redo the batch row by row and store that value as text), the task id text is
+    computed once per task and a timestamp's text up to the second once per second.
     """
     rows: list[Row] = []
-    slow: list[Event] = []
+    slow: list[Event | Record] = []
     append = rows.append
+    values = _EVENT_VALUES
     # The events of a batch keep their task_id objects alive, so id() is a safe key.
     task_ids: dict[int, str | None] = {}
     seconds: dict[int, str] = {}
+    epoch_seconds: dict[int, str] = {}
     null, utc, mul, e12 = NULL, UTC, _MUL, _E12
     v: Any
     pico: Any
+    e: Any
     for e in events:
         try:
-            tid = e.task_id
+            record = type(e) is tuple
+            (
+                eid,
+                tid,
+                event_type,
+                cost,
+                cost_confidence,
+                pricing_source,
+                at,
+                pricing_version,
+                service_name,
+                provider,
+                model,
+                input_tokens,
+                output_tokens,
+                cached_tokens,
+                cache_creation_tokens,
+                reasoning_tokens,
+                latency_ms,
+                is_retry,
+                retry_reason,
+                retry_of,
+                error_type,
+                customer_id,
+                project_id,
+                task_type,
+                details,
+            ) = e if record else values(e)
             task_text: str | None = task_ids.get(id(tid))
             if task_text is None:
                 task_text = task_ids[id(tid)] = uuid_text(tid)
                 if task_text is None:
                     raise ValueError("task_id is None")
-            eid = e.event_id
-            if type(eid) is uuid.UUID:
-                # str(UUID) is implemented in Python; bytes.hex() is not.
-                h = eid.int.to_bytes(16, "big").hex()
+            if record:  # the id's integer; the time in ns since the epoch
+                h = eid.to_bytes(16, "big").hex()
                 event_text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+                second, micro = divmod(at // 1000, 1_000_000)
+                prefix = epoch_seconds.get(second)
+                if prefix is None:
+                    prefix = epoch_seconds[second] = time.strftime(
+                        "%Y-%m-%dT%H:%M:%S.", time.gmtime(second)
+                    )
             else:
-                event_text = uuid_text(eid)  # type: ignore[assignment]
-            cost = e.cost_usd
+                if type(eid) is uuid.UUID:
+                    # str(UUID) is implemented in Python; bytes.hex() is not.
+                    h = eid.int.to_bytes(16, "big").hex()
+                    event_text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+                else:
+                    event_text = uuid_text(eid)  # type: ignore[assignment]
+                tz = at.tzinfo
+                if tz is not None and tz is not utc:
+                    at = at.astimezone(utc)
+                second = ((at.toordinal() * 24 + at.hour) * 60 + at.minute) * 60 + at.second
+                prefix = seconds.get(second)
+                if prefix is None:
+                    prefix = seconds[second] = "%04d-%02d-%02dT%02d:%02d:%02d." % (  # noqa: UP031
+                        at.year,
+                        at.month,
+                        at.day,
+                        at.hour,
+                        at.minute,
+                        at.second,
+                    )
+                micro = at.microsecond
             if type(cost) is not Decimal:
                 raise TypeError("cost_usd is not a Decimal")
             cost_text = str(cost)
@@ -87,50 +146,33 @@ def event_rows(events: Sequence[Event]) -> tuple[list[Row], list[Event]]:
                 cost_text, pico = money_pair(cost)
                 if pico is None:
                     pico = null
-            at = e.occurred_at
-            tz = at.tzinfo
-            if tz is not None and tz is not utc:
-                at = at.astimezone(utc)
-            second = ((at.toordinal() * 24 + at.hour) * 60 + at.minute) * 60 + at.second
-            prefix = seconds.get(second)
-            if prefix is None:
-                prefix = seconds[second] = "%04d-%02d-%02dT%02d:%02d:%02d." % (  # noqa: UP031
-                    at.year,
-                    at.month,
-                    at.day,
-                    at.hour,
-                    at.minute,
-                    at.second,
-                )
-            retry_of = e.retry_of
-            details = e.details
             append(
                 (
                     event_text,
                     task_text,
-                    null if (v := e.event_type) is None else v,
+                    null if (v := event_type) is None else v,
                     cost_text,
                     pico,
-                    null if (v := e.cost_confidence) is None else v,
-                    null if (v := e.pricing_source) is None else v,
-                    null if (v := e.pricing_version) is None else v,
-                    "%s%06dZ" % (prefix, at.microsecond),  # noqa: UP031
-                    null if (v := e.service_name) is None else v,
-                    null if (v := e.provider) is None else v,
-                    null if (v := e.model) is None else v,
-                    null if (v := e.input_tokens) is None else v,
-                    null if (v := e.output_tokens) is None else v,
-                    null if (v := e.cached_tokens) is None else v,
-                    null if (v := e.cache_creation_tokens) is None else v,
-                    null if (v := e.reasoning_tokens) is None else v,
-                    null if (v := e.latency_ms) is None else v,
-                    1 if e.is_retry else 0,
-                    null if (v := e.retry_reason) is None else v,
+                    null if (v := cost_confidence) is None else v,
+                    null if (v := pricing_source) is None else v,
+                    null if (v := pricing_version) is None else v,
+                    "%s%06dZ" % (prefix, micro),  # noqa: UP031
+                    null if (v := service_name) is None else v,
+                    null if (v := provider) is None else v,
+                    null if (v := model) is None else v,
+                    null if (v := input_tokens) is None else v,
+                    null if (v := output_tokens) is None else v,
+                    null if (v := cached_tokens) is None else v,
+                    null if (v := cache_creation_tokens) is None else v,
+                    null if (v := reasoning_tokens) is None else v,
+                    null if (v := latency_ms) is None else v,
+                    1 if is_retry else 0,
+                    null if (v := retry_reason) is None else v,
                     null if retry_of is None else uuid_text(retry_of),
-                    null if (v := e.error_type) is None else v,
-                    null if (v := e.customer_id) is None else v,
-                    null if (v := e.project_id) is None else v,
-                    null if (v := e.task_type) is None else v,
+                    null if (v := error_type) is None else v,
+                    null if (v := customer_id) is None else v,
+                    null if (v := project_id) is None else v,
+                    null if (v := task_type) is None else v,
                     EMPTY_JSON if not details else to_json(details),
                 )
             )

@@ -22,7 +22,7 @@ import weakref
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
-from dexcost._deferred import Record, build
+from dexcost._deferred import Record
 from dexcost._models import Event, Task
 
 from ._connect import open_write_connection
@@ -88,8 +88,8 @@ class LocalStore:
     def put_event(self, event: Event | Record) -> None:
         """Queue ``event`` for writing (an upsert by ``event_id``); never touches disk.
 
-        dexcost's own instrumentation puts a deferred record (a tuple; see
-        ``dexcost._deferred``), which the writer builds into its event.
+        dexcost's own instrumentation puts a deferred record instead (the event's values
+        as a tuple; see ``dexcost._deferred``), which the writer converts the same way.
         """
         self._put(event)
         if self._state is not _RUNNING:
@@ -212,20 +212,14 @@ class LocalStore:
 
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
-        events: list[Event] = []
+        events: list[Event | Record] = []
         tasks: list[TaskSnapshot] = []
         markers: list[_Flush] = []
         stop = False
         for item in batch:
             kind = type(item)
-            if kind is tuple:
-                try:
-                    events.append(build(item))  # type: ignore[arg-type]
-                except Exception:  # its details are not logged: they may be unredacted
-                    log.exception(
-                        "dexcost could not build a deferred event (%d values); it was not stored",
-                        len(item),  # type: ignore[arg-type]
-                    )
+            if kind is Event or kind is tuple:  # a tuple: a deferred record
+                events.append(item)  # type: ignore[arg-type]
             elif kind is TaskSnapshot:
                 tasks.append(item)  # type: ignore[arg-type]
             elif kind is _Flush:
@@ -243,7 +237,7 @@ class LocalStore:
                 marker.done.set()
         return stop
 
-    def _write(self, events: list[Event], tasks: list[TaskSnapshot]) -> bool:
+    def _write(self, events: list[Event | Record], tasks: list[TaskSnapshot]) -> bool:
         with self._conn_lock:
             conn = self._conn
             if conn is None:

@@ -11,7 +11,7 @@ import base64
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from enum import Enum
@@ -124,8 +124,35 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-# One encoder, built once: json.dumps with options builds a new one on every call.
-_ENCODE = json.JSONEncoder(default=_json_default, allow_nan=False, separators=(",", ":")).encode
+def _encoder() -> Callable[[object], str]:
+    """``JSONEncoder(...).encode``, built once, without its per-call set-up.
+
+    ``encode`` builds the C encoder anew on every call, which costs more than encoding a
+    small ``details`` dict. The C encoder made here is the one it builds, except that
+    it keeps no cycle markers (a cycle raises RecursionError, which ``to_json`` takes
+    the safe way). Without the C accelerator, ``encode`` itself.
+    """
+    encoder = json.JSONEncoder(default=_json_default, allow_nan=False, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        one_shot = make(  # type: ignore[misc]
+            None,
+            _json_default,
+            json.encoder.encode_basestring_ascii,
+            None,
+            ":",
+            ",",
+            False,
+            False,
+            False,
+        )
+    except Exception:
+        return encoder.encode
+    join = "".join
+    return lambda value: join(one_shot(value, 0))
+
+
+_ENCODE = _encoder()
 
 
 def to_json(value: object) -> str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dexcost._deferred import Record, build
 from dexcost._models import Event
 
 from ._connect import is_busy
@@ -53,10 +54,21 @@ EVENT_INSERT_NEW = EVENT_INSERT.replace("INSERT INTO", "INSERT OR IGNORE INTO", 
 TASK_UPSERT = _upsert("tasks", TASK_COLUMNS, "task_id")
 
 
-def event_rows(events: Sequence[Event]) -> list[Row]:
+def event_rows(events: Sequence[Event | Record]) -> list[Row]:
     """Convert events to rows; a record the fast conversion rejects goes the lenient way."""
     rows, slow = _convert_events(events)
-    for e in slow:
+    for item in slow:
+        if type(item) is tuple:  # a deferred record: the lenient way takes its Event
+            try:
+                e = build(item)
+            except Exception:
+                log.exception(
+                    "dexcost could not convert a deferred event (%d values); it was not stored",
+                    len(item),
+                )
+                continue
+        else:
+            e = item  # type: ignore[assignment]
         try:
             rows.append(lenient_event_row(e))
         except Exception:
@@ -87,7 +99,7 @@ class BatchWriter:
 
     def write(
         self,
-        events: Sequence[Event],
+        events: Sequence[Event | Record],
         tasks: Sequence[TaskSnapshot],
         give_up: Callable[[], bool] = lambda: False,
     ) -> bool:
