@@ -1,8 +1,8 @@
 """Overhead of provider instrumentation per ``chat.completions.create``, next to peers.
 
-Each configuration runs in its own fresh subprocess (patches never leak between them):
-the plain openai SDK (baseline), the same again in a second process (the noise floor:
-two identical processes differ by this much), dexcost initialised without patching (a
+Each configuration runs in fresh subprocesses, three by default (patches never leak
+between them): the plain openai SDK (baseline), the same again in other processes (the
+noise floor), dexcost initialised without patching (a
 control for what merely running dexcost costs), dexcost's patch on calls an outer
 layer owns (the wrapper alone), dexcost instrumenting openai, and, when installed,
 OpenInference's and OpenLLMetry's OpenAI instrumentors exporting to in-memory span
@@ -11,15 +11,19 @@ canned gpt-4o-mini answer: JSON, or 52 SSE chunks ending in a usage chunk), so n
 request leaves the process.
 
 The processes run their timed blocks round-robin, so all of them meet the same slow
-and fast phases of the host; a configuration's overhead is the median over the rounds
-of (its block median - the baseline's block median in the same round), in wall time and
-in CPU time of the calling thread (background threads, such as dexcost's store writer,
-excluded). A last table splits dexcost's time, measured call by call in one process:
-its instrumentation layer, the core's recording, the store writer.
+and fast phases of the host. In each round a configuration's figure is the median over
+its processes of their block medians; its overhead is the median over the rounds of (that
+- the baseline's figure in the same round), in wall time and in CPU time of the calling
+thread (background threads, such as dexcost's store writer, excluded). Two processes
+running the same code can differ by a few tens of µs per call (where the interpreter's
+objects landed in memory), so the range of the per-process overheads is printed too.
+A last table splits dexcost's time, measured call by call in one process: its
+instrumentation layer, the core's recording, the store writer.
 Target for dexcost: at most 25 µs per call.
 
     python bench/bench_instrument.py              # 2000 timed calls (500 streamed)
     python bench/bench_instrument.py --n 400      # quicker, noisier
+    python bench/bench_instrument.py --procs 5    # more processes per config
 """
 
 from __future__ import annotations
@@ -318,34 +322,59 @@ def _pythonpath() -> str:
     return os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
 
 
-def run_group(stream: bool, n: int) -> list[tuple[str, ...]]:
+def run_group(stream: bool, n: int, procs: int) -> list[tuple[str, ...]]:
+    """Each config in ``procs`` processes; all of them take turns, block by block.
+
+    Two processes running the same code differ by up to a few tens of µs per call (where
+    the interpreter's objects landed in memory), so one process per config can put a
+    config's figure that far off. A config's figure for a round is the median over its
+    processes; its overhead is the median over the rounds of (that - the baseline's).
+    The last column gives the range of the per-process overheads.
+    """
     block = max(1, n // ROUNDS)
-    children = [Child(name, stream, block, warmup=max(20, n // 10)) for name in CONFIGS]
+    warmup = max(20, n // 10)
+    children = [Child(name, stream, block, warmup) for _ in range(procs) for name in CONFIGS]
     live = [c for c in children if c.error is None]
-    for _ in range(ROUNDS):
-        for c in live:
+    for r in range(ROUNDS):
+        shift = r % len(live)  # no process always runs first, or right after another
+        for c in live[shift:] + live[:shift]:
             c.block()
-    finished = {c.name: c.finish() for c in live}
-    base = next(c for c in live if c.name == CONFIGS[0])
+    finished = {id(c): c.finish() for c in live}
+
+    def per_round(group: list[Child], key: str) -> list[float]:
+        return [statistics.median(c.blocks[r][key] for c in group) for r in range(ROUNDS)]
+
+    base = [c for c in live if c.name == CONFIGS[0]]
+    base_wall, base_cpu = per_round(base, "wall"), per_round(base, "cpu")
     rows: list[tuple[str, ...]] = []
-    for c in children:
-        if c.error is not None:
-            rows.append((c.name, "-", "-", "-", "-", c.error))
+    for name in CONFIGS:
+        group = [c for c in live if c.name == name]
+        if not group:
+            error = next(c.error for c in children if c.name == name)
+            rows.append((name, "-", "-", "-", "-", "-", str(error)))
             continue
-        pairs = list(zip(c.blocks, base.blocks, strict=True))
-        wall = statistics.median(b["wall"] - a["wall"] for b, a in pairs)
-        cpu = statistics.median(b["cpu"] - a["cpu"] for b, a in pairs)
-        ratio = statistics.median(b["wall"] / a["wall"] for b, a in pairs)
-        info = finished[c.name]
-        is_base = c is base
+        wall, cpu = per_round(group, "wall"), per_round(group, "cpu")
+        if name == CONFIGS[0]:
+            rows.append((name, f"{statistics.median(wall):.0f}", "-", "-", "-", "-", "-"))
+            continue
+        overhead = statistics.median(w - b for w, b in zip(wall, base_wall, strict=True))
+        caller = statistics.median(w - b for w, b in zip(cpu, base_cpu, strict=True))
+        ratio = statistics.median(w / b for w, b in zip(wall, base_wall, strict=True))
+        each = sorted(
+            statistics.median(blk["wall"] - b for blk, b in zip(c.blocks, base_wall, strict=True))
+            for c in group
+        )
+        recorded = sum(finished[id(c)]["recorded"] for c in group)
+        calls = sum(finished[id(c)]["calls"] for c in group)
         rows.append(
             (
-                c.name,
-                f"{statistics.median(b['wall'] for b in c.blocks):.0f}",
-                "-" if is_base else f"{wall:+.1f}",
-                "-" if is_base else f"{cpu:+.1f}",
-                "-" if is_base else f"×{ratio:.3f}",
-                "-" if is_base else f"{info['recorded']}/{info['calls']} calls",
+                name,
+                f"{statistics.median(wall):.0f}",
+                f"{overhead:+.1f}",
+                f"{caller:+.1f}",
+                f"×{ratio:.3f}",
+                f"{each[0]:+.0f} to {each[-1]:+.0f}",
+                f"{recorded}/{calls} calls",
             )
         )
     return rows
@@ -355,6 +384,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="timed calls per configuration")
     parser.add_argument("--stream-n", type=int, default=0, help="streamed calls (n/4)")
+    parser.add_argument("--procs", type=int, default=3, help="processes per config")
     parser.add_argument("--child")
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=200)
@@ -367,17 +397,26 @@ def main() -> None:
     if args.child:
         child(args.child, args.stream, args.block, args.warmup)
         return
-    head = ("config", "median µs", "overhead µs", "caller CPU µs", "ratio", "recorded")
+    head = (
+        "config",
+        "median µs",
+        "overhead µs",
+        "caller CPU µs",
+        "ratio",
+        "per process",
+        "recorded",
+    )
     print(
         f"Instrumentation overhead per openai chat.completions.create "
         f"(CPython {sys.version_info[0]}.{sys.version_info[1]}, {os.cpu_count()} CPUs; "
-        f"paired over {ROUNDS} interleaved blocks; target for dexcost ≤ 25 µs)"
+        f"{args.procs} processes per config, {ROUNDS} interleaved rounds; "
+        "target for dexcost ≤ 25 µs)"
     )
     for title, stream, n in (
         ("non-streaming", False, args.n),
         (f"streaming, {len(WORDS) + 3} chunks", True, args.stream_n or args.n // 4),
     ):
-        rows = run_group(stream, n)
+        rows = run_group(stream, n, args.procs)
         widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
         print(f"\n{title} ({n} calls)")
         print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
