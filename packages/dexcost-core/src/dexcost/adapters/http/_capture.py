@@ -22,6 +22,7 @@ from dexcost.catalog import (
     get_default_catalog,
     resolve_service,
 )
+from dexcost.catalog import _resolve as _catalog_state
 from dexcost.catalog._domain_rates import default_registry
 from dexcost.catalog._match import normalize_host, split_url, url_path
 
@@ -52,11 +53,12 @@ Target = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[str, str]"]
 Finish = Callable[["Call", Any, tuple[Any, ...], dict[str, Any], Any], Any]
 
 _perf_ns = time.perf_counter_ns
-_owner = _scope.current_billing_layer
+# The hot path reads these directly: a call to their public getters costs as much as the
+# rest of the check for a host nobody prices.
+_owner = _scope._owner.get
 _claim = _scope.claim
 _release = _scope.release
 _report = _guard.report
-_global_tracker = _api.get_tracker
 _default_catalog = get_default_catalog
 
 # The tracker passed to track_http(); None means the one dexcost.init() created.
@@ -222,15 +224,19 @@ def _start(
     try:
         tracker = _explicit[0]
         if tracker is None:
-            tracker = _global_tracker()
+            tracker = _api._tracker  # what _api.get_tracker() returns
             if tracker is None:
                 return None
         prices = _prices[0]
-        catalog = _default_catalog()
+        catalog = _catalog_state._default_catalog
+        if catalog is None:
+            catalog = _default_catalog()
         rates = default_registry._index  # replaced, not mutated, when a rate changes
         if prices.catalog is not catalog or prices.rates is not rates:
             prices = _prices[0] = _Prices(catalog, rates)
-        if not prices.may_price(host(instance, args, kwargs)):
+        name = host(instance, args, kwargs)
+        known = prices.hosts.get(name)
+        if not (prices.may_price(name) if known is None else known):
             return None
         url, method = target(instance, args, kwargs)
         resolved = prices.resolve(url, method)
