@@ -221,3 +221,24 @@ def test_event_ids_keep_the_order_of_recording_across_both_paths(
     client.close()
     kinds = [(e["event_type"], e["details"].get("n")) for e in _events(quiet_tracker, t)]
     assert kinds == [pair for i in range(3) for pair in (("llm_call", None), ("external_cost", i))]
+
+
+def test_dev_mode_prints_each_instrumented_call(
+    tmp_path: Path, fake_api: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tracker = dexcost.CostTracker(
+        DexcostConfig(environment="development"),
+        auto_instrument=["openai"],
+        buffer_path=str(tmp_path / "dev.db"),
+    )
+    try:
+        client = openai.OpenAI(api_key="sk-test", base_url=fake_api.url + "/v1", max_retries=0)
+        fake_api.reply_json(_completion())
+        with tracker.task("ticket") as t:
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        client.close()
+        (event,) = _events(tracker, t)
+    finally:
+        tracker.close()
+    assert f"openai/{MODEL} in=1117 out=346 cached=1024" in capsys.readouterr().err
+    assert event["input_tokens"] == 1117
