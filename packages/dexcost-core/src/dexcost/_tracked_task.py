@@ -381,26 +381,21 @@ class TrackedTask:
         itself, records through here without the public method's checks.
         """
         tracker = self._tracker
-        version: str | None
-        if cost is None:
-            cost, priced_confidence, priced_source, version = _price(
-                tracker.pricing,
-                provider,
-                model,
-                tin,
-                tout,
-                cached,
-                written,
-                reasoning,
-                written_1h,
-                service_tier,
-            )
-            confidence = confidence or priced_confidence
-            source = source or priced_source
-        else:
-            confidence = confidence or "exact"
-            source = source or "manual"
-            version = None
+        cost, confidence, source, version = _price(
+            tracker.pricing,
+            provider,
+            model,
+            tin,
+            tout,
+            cached,
+            written,
+            reasoning,
+            written_1h,
+            service_tier,
+            cost,
+            confidence,
+            source,
+        )
         if service_tier is not None:
             info.setdefault("service_tier", service_tier)
         event = Event(
@@ -483,26 +478,21 @@ class TrackedTask:
                 source,
             )
             return
-        version: str | None
-        if cost is None:
-            cost, priced_confidence, priced_source, version = _price(
-                tracker.pricing,
-                provider,
-                model,
-                tin,
-                tout,
-                cached,
-                written,
-                reasoning,
-                written_1h,
-                service_tier,
-            )
-            confidence = confidence or priced_confidence
-            source = source or priced_source
-        else:
-            confidence = confidence or "exact"
-            source = source or "manual"
-            version = None
+        cost, confidence, source, version = _price(
+            tracker.pricing,
+            provider,
+            model,
+            tin,
+            tout,
+            cached,
+            written,
+            reasoning,
+            written_1h,
+            service_tier,
+            cost,
+            confidence,
+            source,
+        )
         if service_tier is not None:
             info.setdefault("service_tier", service_tier)
         redactor = tracker._redactor
@@ -562,12 +552,22 @@ def _price(
     reasoning: int,
     written_1h: int,
     service_tier: str | None,
+    cost: Decimal | None,
+    confidence: str | None,
+    source: str | None,
 ) -> tuple[Decimal, str, str, str | None]:
-    """Cost, confidence, source and pricing version of one LLM call."""
+    """Cost, confidence, source and pricing version of one LLM call.
+
+    A given ``cost`` is kept (``exact``, ``manual`` unless said otherwise); else the
+    engine prices the call, and a given confidence or source still wins.
+    """
+    if cost is not None:
+        return cost, confidence or "exact", source or "manual", None
     if type(pricing) is PricingEngine:  # a subclass's own get_cost is honoured
-        return pricing._price(
+        cost, priced_confidence, priced_source, version = pricing._price(
             model, provider, tin, tout, cached, written, reasoning, service_tier, written_1h
         )
+        return cost, confidence or priced_confidence, source or priced_source, version
     result = pricing.get_cost(
         model,
         tin,
@@ -579,4 +579,9 @@ def _price(
         service_tier=service_tier,
         cache_write_1h_tokens=written_1h,
     )
-    return result.cost_usd, result.cost_confidence, result.pricing_source, result.pricing_version
+    return (
+        result.cost_usd,
+        confidence or result.cost_confidence,
+        source or result.pricing_source,
+        result.pricing_version,
+    )

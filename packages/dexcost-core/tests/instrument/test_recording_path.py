@@ -79,6 +79,37 @@ def _events(tracker: dexcost.CostTracker, task: dexcost.TrackedTask) -> list[dic
     return [{**dict(r), "details": json.loads(r["details"] or "{}")} for r in rows]
 
 
+def _by_hand(
+    tracker: dexcost.CostTracker, failed: dict[str, Any], answered: dict[str, Any]
+) -> tuple[dexcost.TrackedTask, list[dict[str, Any]]]:
+    """The failed and the answered call recorded through ``record_llm_call``."""
+    with tracker.task("ticket") as by_hand:
+        by_hand.record_llm_call(
+            "openai",
+            "gpt-4o",
+            0,
+            0,
+            Decimal(0),
+            cost_confidence="exact",
+            pricing_source="provider",
+            latency_ms=failed["latency_ms"],
+            details=failed["details"],
+            error_type="rate_limit",
+        )
+        by_hand.record_llm_call(
+            "openai",
+            MODEL,
+            1117,
+            346,
+            cached_tokens=1024,
+            reasoning_tokens=256,
+            service_tier="priority",
+            latency_ms=answered["latency_ms"],
+            details={**answered["details"], "response_id": "chatcmpl-same"},
+        )
+    return by_hand, _events(tracker, by_hand)
+
+
 def test_instrumented_calls_record_the_events_record_llm_call_records(
     tracker: dexcost.CostTracker, fake_api: Any
 ) -> None:
@@ -93,33 +124,8 @@ def test_instrumented_calls_record_the_events_record_llm_call_records(
     client.close()
     failed, answered = _events(tracker, captured)
 
-    with tracker.task("ticket") as by_hand:
-        by_hand.record_llm_call(
-            "openai",
-            "gpt-4o",
-            0,
-            0,
-            Decimal(0),
-            cost_confidence="exact",
-            pricing_source="provider",
-            latency_ms=failed["latency_ms"],
-            details=failed["details"],
-            error_type="rate_limit",
-        )
-        details = {**answered["details"], "response_id": "chatcmpl-same"}
-        details.pop("retry_confidence")
-        by_hand.record_llm_call(
-            "openai",
-            MODEL,
-            1117,
-            346,
-            cached_tokens=1024,
-            reasoning_tokens=256,
-            service_tier="priority",
-            latency_ms=answered["latency_ms"],
-            details=details,
-        )
-    expected = _events(tracker, by_hand)
+    details = {k: v for k, v in answered["details"].items() if k != "retry_confidence"}
+    by_hand, expected = _by_hand(tracker, failed, {**answered, "details": details})
 
     assert answered["is_retry"]
     assert answered["retry_of"] == failed["event_id"]
@@ -167,31 +173,7 @@ def test_events_built_by_the_writer_equal_record_llm_call_events(
     client.close()
     failed, answered = _events(tracker, captured)
 
-    with tracker.task("ticket") as by_hand:
-        by_hand.record_llm_call(
-            "openai",
-            "gpt-4o",
-            0,
-            0,
-            Decimal(0),
-            cost_confidence="exact",
-            pricing_source="provider",
-            latency_ms=failed["latency_ms"],
-            details=failed["details"],
-            error_type="rate_limit",
-        )
-        by_hand.record_llm_call(
-            "openai",
-            MODEL,
-            1117,
-            346,
-            cached_tokens=1024,
-            reasoning_tokens=256,
-            service_tier="priority",
-            latency_ms=answered["latency_ms"],
-            details={**answered["details"], "response_id": "chatcmpl-same"},
-        )
-    expected = _events(tracker, by_hand)
+    by_hand, expected = _by_hand(tracker, failed, answered)
 
     assert "response_id" not in answered["details"]  # redacted by the writer too
     assert answered["customer_id"] != "acme"  # hashed
