@@ -309,8 +309,8 @@ class TrackedTask:
         """An external cost dexcost priced from an HTTP response.
 
         The names come from the catalog; the amount, read from the response, is checked
-        as :meth:`record_cost` checks it. ``info`` is handed over as the details. The
-        event is built by the store's writer (see ``_deferred``).
+        as :meth:`record_cost` checks it. ``info`` is handed over as the details. No
+        :class:`Event` is built: the store's writer makes the row (see ``_deferred``).
         """
         cost = to_money(amount)
         tracker = self._tracker
@@ -455,9 +455,9 @@ class TrackedTask:
         source: str | None,
     ) -> None:
         """:meth:`_record_llm` for dexcost's own instrumentation, which never hands the
-        event back: priced and rolled up now, the event built by the store's writer
-        (see ``_deferred``). With the retry heuristic on, in dev mode or on an ended
-        task it is :meth:`_record_llm` itself."""
+        event back: priced and rolled up now, no :class:`Event` built (the store's writer
+        makes the row; see ``_deferred``). With the retry heuristic on, in dev mode or on
+        an ended task it is :meth:`_record_llm` itself."""
         tracker = self._tracker
         if tracker.retry_engine is not None or tracker._console or self._ended:
             self._record_llm(

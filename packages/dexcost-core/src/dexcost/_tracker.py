@@ -394,9 +394,9 @@ class CostTracker:
             print_event(event)
 
     def _emit_record(self, tracked: TrackedTask, record: Record) -> None:
-        """:meth:`_emit` for dexcost's own instrumentation: the event is rolled up now and
-        built by the store's writer (see ``_deferred``). Not used in dev mode, which
-        prints each event."""
+        """:meth:`_emit` for dexcost's own instrumentation: the event's values are rolled
+        up now and queued as they are; the store's writer makes their row (see
+        ``_deferred``). Not used in dev mode, which prints each event."""
         ended_ancestors: list[Task] = []
         with self._lock:
             node: TrackedTask | None = tracked
