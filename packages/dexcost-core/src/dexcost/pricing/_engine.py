@@ -23,6 +23,9 @@ logger = logging.getLogger("dexcost.pricing")
 # Wide enough that no product of a price and a token count is ever rounded, whatever the
 # caller's thread-local decimal context says.
 _EXACT = Context(prec=60)
+# Bound once: looking a context method up builds a new bound method on every call.
+_MUL = _EXACT.multiply
+_ADD = _EXACT.add
 _CACHE_LIMIT = 4096
 _THOUSAND = Decimal(1000)
 
@@ -219,18 +222,18 @@ class PricingEngine:
             tier = None
         rates = price.select(uncached + cached_tokens + cache_creation_tokens, tier)
 
-        mul = _EXACT.multiply
+        mul, add = _MUL, _ADD
         cost = mul(rates.input, uncached)
         if text_output:
-            cost = _EXACT.add(cost, mul(rates.output, text_output))
+            cost = add(cost, mul(rates.output, text_output))
         if cached_tokens:
-            cost = _EXACT.add(cost, mul(rates.cache_read, cached_tokens))
+            cost = add(cost, mul(rates.cache_read, cached_tokens))
         if write_5m:
-            cost = _EXACT.add(cost, mul(rates.cache_write, write_5m))
+            cost = add(cost, mul(rates.cache_write, write_5m))
         if cache_write_1h_tokens:
-            cost = _EXACT.add(cost, mul(rates.cache_write_1h, cache_write_1h_tokens))
+            cost = add(cost, mul(rates.cache_write_1h, cache_write_1h_tokens))
         if reasoning_tokens:
-            cost = _EXACT.add(cost, mul(rates.reasoning, reasoning_tokens))
+            cost = add(cost, mul(rates.reasoning, reasoning_tokens))
         return cost, "computed", price.source, snapshot.version
 
     def resolve(self, model: str, provider: str | None = None) -> ModelPrice | None:
