@@ -398,3 +398,27 @@ def test_a_deferred_record_converts_to_the_row_of_its_event(
     assert slow == []
     # NULL is bound as one NaN object, which is not equal to itself.
     assert all(x is y or x == y for x, y in zip(rows[0], rows[1], strict=True))
+
+
+@pytest.mark.skipif(
+    not hasattr(sqlite3.Connection, "setlimit"), reason="Connection.setlimit needs Python 3.11"
+)
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 300, 517])
+def test_events_are_inserted_in_multi_row_chunks(tmp_path: Path, count: int) -> None:
+    """The writer inserts a batch with multi-row statements (one SQLite step, so one GIL
+    release, per chunk), sized to the connection's limit on bound parameters."""
+    from dexcost.store._connect import open_write_connection
+    from dexcost.store._rows import event_rows
+    from dexcost.store._writer import EVENT_INSERT_NEW, insert_rows
+
+    conn = open_write_connection(tmp_path / "chunks.db")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 26 * 5 + 3)  # 5 rows per statement
+    events = [make_event() for _ in range(count)]
+    rows, slow = event_rows(events)
+    assert slow == []
+    with conn:
+        assert insert_rows(conn, EVENT_INSERT_NEW, rows) == count
+        assert insert_rows(conn, EVENT_INSERT_NEW, rows[: count // 2]) == 0  # all known
+    stored = {r[0] for r in conn.execute("SELECT event_id FROM events")}
+    conn.close()
+    assert stored == {str(e.event_id) for e in events}
