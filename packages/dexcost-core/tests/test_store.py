@@ -408,8 +408,9 @@ def test_events_are_inserted_in_multi_row_chunks(tmp_path: Path, count: int) -> 
     """The writer inserts a batch with multi-row statements (one SQLite step, so one GIL
     release, per chunk), sized to the connection's limit on bound parameters."""
     from dexcost.store._connect import open_write_connection
+    from dexcost.store._multirow import write_rows as insert_rows
     from dexcost.store._rows import event_rows
-    from dexcost.store._writer import EVENT_INSERT_NEW, insert_rows
+    from dexcost.store._writer import EVENT_INSERT_NEW
 
     conn = open_write_connection(tmp_path / "chunks.db")
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 26 * 5 + 3)  # 5 rows per statement
@@ -422,3 +423,36 @@ def test_events_are_inserted_in_multi_row_chunks(tmp_path: Path, count: int) -> 
     stored = {r[0] for r in conn.execute("SELECT event_id FROM events")}
     conn.close()
     assert stored == {str(e.event_id) for e in events}
+
+
+@pytest.mark.skipif(
+    not hasattr(sqlite3.Connection, "setlimit"), reason="Connection.setlimit needs Python 3.11"
+)
+def test_multi_row_upserts_apply_in_order(tmp_path: Path) -> None:
+    """Task snapshots and roll-up sums go through multi-row upserts too: a task put
+    several times in one batch ends as its last snapshot, and the day's sums add up."""
+    store = LocalStore(tmp_path / "upserts.db")
+    conn = store._conn
+    assert conn is not None
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # a few rows per statement
+    tasks = [Task(task_id=uuid7(), task_type="t", started_at=datetime.now(UTC)) for _ in range(9)]
+    events = [make_event(task_id=tasks[i % 9].task_id) for i in range(40)]
+    for i, task in enumerate(tasks):
+        store.put_task(task)
+        task.status = "success"
+        task.event_count = i
+        store.put_task(task)  # the same task again, later in the same batch
+    for event in events:
+        store.put_event(event)
+    assert store.flush(10)
+    store.close()
+    with closing(connect_readonly(tmp_path / "upserts.db")) as ro:
+        rows = {r["task_id"]: r for r in ro.execute("SELECT * FROM tasks")}
+        (count, pico) = ro.execute(
+            "SELECT sum(n), sum(cost_hi) * 1000000 + sum(cost_lo) FROM event_days"
+        ).fetchone()
+    assert {k: (r["status"], r["event_count"]) for k, r in rows.items()} == {
+        str(t.task_id): ("success", i) for i, t in enumerate(tasks)
+    }
+    assert count == 40
+    assert pico == sum(int(e.cost_usd * 10**12) for e in events)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+from ._multirow import write_rows
 from ._schema_v3 import ADD_DELTAS, ADD_STORED_EVENT
 from ._values import NULL, Row
 
@@ -68,7 +69,7 @@ def add_new(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
     except (_Unusual, TypeError):
         conn.executemany(ADD_STORED_EVENT, [(r[0],) for r in rows])
         return
-    conn.executemany(ADD_DELTAS, deltas)
+    write_rows(conn, ADD_DELTAS, deltas)
 
 
 # customer_id, task_type, event_type, provider, model, service_name, is_retry,

@@ -1,4 +1,4 @@
-"""Writing one batch of rows: one transaction, ``executemany``, upserts, retries.
+"""Writing one batch of rows: one transaction, multi-row statements, upserts, retries.
 
 A batch is never lost because one of its records is malformed: when the fast path
 fails on a row, the batch is rolled back and written row by row, the bad row retried
@@ -11,13 +11,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 from dexcost._deferred import Record, build
 from dexcost._models import Event
 
 from ._connect import is_busy
+from ._multirow import write_rows
 from ._rollup import add_new, existing_ids, split_new
 from ._rows import TaskSnapshot, lenient_event_row, task_row
 from ._rows import event_rows as _convert_events
@@ -53,49 +53,6 @@ EVENT_UPSERT = _upsert("events", EVENT_COLUMNS, "event_id")
 EVENT_INSERT = EVENT_UPSERT[: EVENT_UPSERT.index(" ON CONFLICT")]
 EVENT_INSERT_NEW = EVENT_INSERT.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 TASK_UPSERT = _upsert("tasks", TASK_COLUMNS, "task_id")
-
-
-#: Most rows in one multi-row INSERT (26 values each); fewer where SQLite allows fewer
-#: bound parameters (999 before SQLite 3.32).
-_ROWS_PER_INSERT = 256
-_insert_sql: dict[tuple[str, int], str] = {}
-_VARIABLES: int | None = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
-
-
-def _multi_row(sql: str, n: int) -> str:
-    """``sql`` (an ``INSERT ... VALUES (?, ...)``) for ``n`` rows at once."""
-    key = (sql, n)
-    found = _insert_sql.get(key)
-    if found is None:
-        head, _, values = sql.partition(" VALUES ")
-        found = _insert_sql[key] = f"{head} VALUES {', '.join([values] * n)}"
-    return found
-
-
-def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Row]) -> int:
-    """Run the single-row INSERT ``sql`` for every row; return how many rows it inserted.
-
-    ``executemany`` steps SQLite once per row and the sqlite3 module releases the GIL
-    around every step, so a batch written while the program records makes the writer
-    and the recording threads hand the GIL back and forth twice per event, which cost
-    the recording threads more CPU than the write. Multi-row statements step once per
-    chunk. Chunks are 256 rows, then powers of two, so few statements are compiled.
-    """
-    if not rows:
-        return 0
-    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
-    most = 999 if getlimit is None or _VARIABLES is None else getlimit(_VARIABLES)
-    limit = max(1, min(_ROWS_PER_INSERT, most // len(rows[0])))
-    inserted = 0
-    start, total = 0, len(rows)
-    while start < total:
-        n = limit
-        while n > total - start:
-            n //= 2
-        chunk = rows[start : start + n]
-        inserted += conn.execute(_multi_row(sql, n), list(chain.from_iterable(chunk))).rowcount
-        start += n
-    return inserted
 
 
 def event_rows(events: Sequence[Event | Record]) -> list[Row]:
@@ -191,7 +148,7 @@ class BatchWriter:
             if rows:
                 self._events(rows)
             if task_rows:
-                conn.executemany(TASK_UPSERT, task_rows)
+                write_rows(self.conn, TASK_UPSERT, task_rows)
         except sqlite3.OperationalError:
             raise
         except Exception:
@@ -214,16 +171,16 @@ class BatchWriter:
         """
         conn = self.conn
         conn.execute("SAVEPOINT dexcost_events")
-        if insert_rows(conn, EVENT_INSERT_NEW, rows) == len(rows):
+        if write_rows(conn, EVENT_INSERT_NEW, rows) == len(rows):
             add_new(conn, rows)
         else:
             conn.execute("ROLLBACK TO dexcost_events")
             inserts, upserts = split_new(rows, existing_ids(conn, rows))
             if inserts:
-                insert_rows(conn, EVENT_INSERT, inserts)
+                write_rows(conn, EVENT_INSERT, inserts)
                 add_new(conn, inserts)
             if upserts:
-                conn.executemany(EVENT_UPSERT, upserts)
+                write_rows(conn, EVENT_UPSERT, upserts)
         conn.execute("RELEASE dexcost_events")
 
     def _one_by_one(self, sql: str, rows: Sequence[Row], kind: str, rollup: bool = False) -> int:
