@@ -317,9 +317,6 @@ class TrackedTask:
         if tracker._console or self._ended:  # print it, or raise as record_cost does
             self._record_cost(service, cost, "external_cost", confidence, source, version, info)
             return
-        redactor = tracker._redactor
-        if redactor is not None and info:
-            info = redactor(info)
         task = self.task
         now = _time_ns()
         tracker._emit_record(
@@ -495,9 +492,6 @@ class TrackedTask:
         )
         if service_tier is not None:
             info.setdefault("service_tier", service_tier)
-        redactor = tracker._redactor
-        if redactor is not None and info:
-            info = redactor(info)
         task = self.task
         now = _time_ns()
         tracker._emit_record(

@@ -395,8 +395,11 @@ class CostTracker:
 
     def _emit_record(self, tracked: TrackedTask, record: Record) -> None:
         """:meth:`_emit` for dexcost's own instrumentation: the event's values are rolled
-        up now and queued as they are; the store's writer makes their row (see
-        ``_deferred``). Not used in dev mode, which prints each event."""
+        up now and queued; the store's writer makes their row (see ``_deferred``). Not
+        used in dev mode, which prints each event."""
+        redactor = self._redactor
+        if redactor is not None and record[-1]:  # the details come last
+            record = (*record[:-1], redactor(record[-1]))
         ended_ancestors: list[Task] = []
         with self._lock:
             node: TrackedTask | None = tracked

@@ -218,15 +218,13 @@ class LocalStore:
         stop = False
         for item in batch:
             kind = type(item)
-            if kind is Event or kind is tuple:  # a tuple: a deferred record
-                events.append(item)  # type: ignore[arg-type]
-            elif kind is TaskSnapshot:
+            if kind is TaskSnapshot:
                 tasks.append(item)  # type: ignore[arg-type]
             elif kind is _Flush:
                 markers.append(item)  # type: ignore[arg-type]
             elif item is _STOP:
                 stop = True
-            else:
+            else:  # an Event, or a deferred record (a tuple)
                 events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True

@@ -148,7 +148,7 @@ class BatchWriter:
             if rows:
                 self._events(rows)
             if task_rows:
-                write_rows(self.conn, TASK_UPSERT, task_rows)
+                write_rows(conn, TASK_UPSERT, task_rows)
         except sqlite3.OperationalError:
             raise
         except Exception:
