@@ -52,6 +52,10 @@ class _Flush:
 _STOP = object()
 #: How long the writer waits for more records after the first one of a batch.
 LINGER_SECONDS = 0.1
+#: Records queued past which a recording thread waits for the writer (see ``_catch_up``).
+HIGH_WATER = 2048
+#: The longest it waits; a writer that misses it is not waited for again until it writes.
+CATCH_UP_WAIT = 0.25
 
 
 class LocalStore:
@@ -69,8 +73,12 @@ class LocalStore:
         self._lock = threading.Lock()  # guards state changes
         self._queue: SimpleQueue[object] = SimpleQueue()
         self._put = self._queue.put
-        # Cuts the writer's linger short: set by flush() and close().
+        self._size = self._queue.qsize
+        # Cuts the writer's linger short: set by flush(), close() and _catch_up().
         self._urgent = threading.Event()
+        # Set by the writer after each batch; cleared by a thread waiting in _catch_up().
+        self._written = threading.Event()
+        self._stalled = False  # a _catch_up() wait timed out and the writer has not written since
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
@@ -94,6 +102,8 @@ class LocalStore:
         self._put(event)
         if self._state is not _RUNNING:
             self._not_running()
+        elif self._size() >= HIGH_WATER:
+            self._catch_up()
 
     def put_task(self, task: Task) -> None:
         """Queue an upsert of ``task`` as it is now (its fields are copied at once)."""
@@ -105,6 +115,8 @@ class LocalStore:
         self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
+        elif self._size() >= HIGH_WATER:
+            self._catch_up()
 
     # --- control ---------------------------------------------------------------------
 
@@ -161,6 +173,29 @@ class LocalStore:
         if self._state is _CLOSED:
             self._drain_sync()
 
+    def _catch_up(self) -> None:
+        """Slow path of a put with ``HIGH_WATER`` records queued: let the writer catch up.
+
+        The writer needs the GIL to turn records into rows. A thread that keeps the
+        interpreter busy and releases the GIL only for an instant (a short system call per
+        request, such as the random bytes SDKs take for request ids) restarts the
+        writer's wait for it every time, and the writer may never get it back: the queue,
+        and the process's memory, would grow without bound. Blocking here hands the writer
+        the GIL until its next batch is written. Never longer than ``CATCH_UP_WAIT``: a
+        writer held up (a database locked by another process) is not waited for again
+        until it has written. A program that waits on the network never gets here.
+        """
+        if self._stalled:
+            return
+        written = self._written
+        written.clear()
+        self._urgent.set()
+        # Records the writer took before the clear are written by a batch that sets
+        # ``written`` after it, so this wait ends unless the writer is stuck.
+        if self._size() >= HIGH_WATER and not written.wait(CATCH_UP_WAIT):
+            self._stalled = True
+            log.debug("dexcost store writer is behind by %d records", self._size())
+
     def _reopen(self) -> None:
         with self._lock:
             thread = self._thread
@@ -209,6 +244,9 @@ class LocalStore:
                     return
             except Exception:  # pragma: no cover - a bug; keep the writer alive
                 log.exception("dexcost store writer failed on a batch")
+            finally:
+                self._stalled = False
+                self._written.set()
 
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
@@ -311,7 +349,10 @@ class LocalStore:
         # Queued records belong to the parent, which writes them.
         self._queue = SimpleQueue()
         self._put = self._queue.put
+        self._size = self._queue.qsize
         self._urgent = threading.Event()
+        self._written = threading.Event()
+        self._stalled = False
         self._thread = None
         if self._state is _RUNNING:
             self._state = _NOT_STARTED

@@ -1,0 +1,70 @@
+"""The store's queue stays bounded when a busy thread keeps the writer from the GIL."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dexcost.store import LocalStore
+from dexcost.store import _store as store_module
+
+from .test_store import make_event, read_events
+
+
+class _CountingEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = LocalStore(tmp_path / "backlog.db")
+    yield s
+    s.close()
+
+
+def test_a_busy_thread_cannot_starve_the_writer(store: LocalStore) -> None:
+    """A loop that keeps the GIL and lets go of it only for an instant (here the random
+    bytes an SDK takes for a request id) restarts the writer's wait for the GIL each
+    time. Without the catch-up the writer never ran again and the queue grew with every
+    event put."""
+    events = [make_event() for _ in range(3 * store_module.HIGH_WATER)]
+    deepest = 0
+    for event in events:
+        os.urandom(16)  # a system call made without the GIL
+        sum(range(3000))  # Python work: holds the GIL
+        store.put_event(event)
+        deepest = max(deepest, store._queue.qsize())
+    assert deepest <= store_module.HIGH_WATER + 1
+    assert store.flush(timeout=30)
+    assert set(read_events(store.path)) == {e.event_id for e in events}
+
+
+def test_a_stuck_writer_is_waited_for_once(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer held up (here: its connection lock taken, as a locked database would)
+    costs a recording thread one short wait, not one per event; nothing is lost."""
+    monkeypatch.setattr(store_module, "HIGH_WATER", 8)
+    monkeypatch.setattr(store_module, "CATCH_UP_WAIT", 0.05)
+    written = store._written = _CountingEvent()
+    events = [make_event() for _ in range(100)]
+    with store._conn_lock:
+        for event in events:
+            store.put_event(event)
+        assert written.waits == 1
+        assert store._stalled
+    assert store.flush(timeout=30)
+    assert not store._stalled
+    assert set(read_events(store.path)) == {e.event_id for e in events}
+    store.put_event(make_event())  # the writer wrote: a new backlog is waited for again
+    assert store.flush(timeout=30)
