@@ -1,4 +1,5 @@
-"""The store's queue stays bounded when a busy thread keeps the writer from the GIL."""
+"""A busy thread cannot starve the store's writer: the queue stays bounded, and a put
+that finds the writer overdue hands it the GIL."""
 
 from __future__ import annotations
 
@@ -68,3 +69,27 @@ def test_a_stuck_writer_is_waited_for_once(
     assert set(read_events(store.path)) == {e.event_id for e in events}
     store.put_event(make_event())  # the writer wrote: a new backlog is waited for again
     assert store.flush(timeout=30)
+
+
+def test_a_put_that_finds_the_writer_overdue_waits_for_its_batch(store: LocalStore) -> None:
+    """Without a flush, the put returns once the writer has written what was queued."""
+    first, second = make_event(), make_event()
+    store.put_event(first)
+    store._due = 0.0  # as if the writer's batch were overdue (it is lingering)
+    store.put_event(second)
+    assert set(read_events(store.path)) == {first.event_id, second.event_id}
+
+
+def test_a_put_on_time_does_not_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer is not due: the put only queues (nothing is written before a flush)."""
+    monkeypatch.setattr(store_module, "LINGER_SECONDS", 60.0)
+    store = LocalStore(tmp_path / "on-time.db")
+    try:
+        assert store.flush(timeout=30)  # the writer is running, and lingering for a minute
+        event = make_event()
+        store.put_event(event)
+        assert read_events(store.path) == {}
+        assert store.flush(timeout=30)
+        assert set(read_events(store.path)) == {event.event_id}
+    finally:
+        store.close()

@@ -1,8 +1,10 @@
 """The local store: an in-memory queue in front of one writer thread per file.
 
 ``put_event`` only appends to a :class:`queue.SimpleQueue`; a daemon thread drains it
-in batches, one transaction each. The thread sleeps in ``SimpleQueue.get`` while there
-is nothing to write, so an idle store costs nothing.
+every ``LINGER_SECONDS``, one transaction per batch. A put never wakes the writer: a
+thread woken at an arbitrary moment must then win the GIL from the recording threads,
+which a busy thread can deny it for good (see ``_catch_up``). Instead the writer
+publishes when its next batch is due, and a put that finds it overdue hands it the GIL.
 
 Fork safety: SQLite forbids carrying a connection across ``fork()`` (its locks are per
 process, its lock bookkeeping is not). So the connection is closed just before a fork
@@ -50,12 +52,16 @@ class _Flush:
 
 
 _STOP = object()
-#: How long the writer waits for more records after the first one of a batch.
+#: How often the writer drains the queue (flush() and close() wake it at once).
 LINGER_SECONDS = 0.1
-#: Records queued past which a recording thread waits for the writer (see ``_catch_up``).
+#: How long a batch may take before a put waits for it (see ``_catch_up``).
+GRACE_SECONDS = 0.002
+#: Records queued past which a put waits for the writer.
 HIGH_WATER = 2048
-#: The longest it waits; a writer that misses it is not waited for again until it writes.
+#: The longest a put waits; a writer that misses it is not waited for again until it writes.
 CATCH_UP_WAIT = 0.25
+_NEVER = float("inf")
+_monotonic = time.monotonic
 
 
 class LocalStore:
@@ -79,6 +85,8 @@ class LocalStore:
         # Set by the writer after each batch; cleared by a thread waiting in _catch_up().
         self._written = threading.Event()
         self._stalled = False  # a _catch_up() wait timed out and the writer has not written since
+        # When the writer's current batch should be written by (monotonic seconds).
+        self._due = _NEVER
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
@@ -102,7 +110,7 @@ class LocalStore:
         self._put(event)
         if self._state is not _RUNNING:
             self._not_running()
-        elif self._size() >= HIGH_WATER:
+        elif _monotonic() > self._due or self._size() >= HIGH_WATER:
             self._catch_up()
 
     def put_task(self, task: Task) -> None:
@@ -115,7 +123,7 @@ class LocalStore:
         self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
-        elif self._size() >= HIGH_WATER:
+        elif _monotonic() > self._due or self._size() >= HIGH_WATER:
             self._catch_up()
 
     # --- control ---------------------------------------------------------------------
@@ -174,25 +182,31 @@ class LocalStore:
             self._drain_sync()
 
     def _catch_up(self) -> None:
-        """Slow path of a put with ``HIGH_WATER`` records queued: let the writer catch up.
+        """Slow path of a put: the writer is overdue, or ``HIGH_WATER`` records are queued.
 
-        The writer needs the GIL to turn records into rows. A thread that keeps the
-        interpreter busy and releases the GIL only for an instant (a short system call per
-        request, such as the random bytes SDKs take for request ids) restarts the
-        writer's wait for it every time, and the writer may never get it back: the queue,
-        and the process's memory, would grow without bound. Blocking here hands the writer
-        the GIL until its next batch is written. Never longer than ``CATCH_UP_WAIT``: a
-        writer held up (a database locked by another process) is not waited for again
-        until it has written. A program that waits on the network never gets here.
+        The writer needs the GIL to turn records into rows, and its batch releases the GIL
+        around every SQLite step. A thread that keeps the interpreter busy and lets go of
+        the GIL only for an instant (a short system call per request, such as the random
+        bytes SDKs take for request ids) restarts the writer's wait for it every time:
+        the writer crawls through its batch a step per handover, each costing the busy
+        thread system calls, or never gets the GIL back at all, and the queue (the
+        process's memory) grows without bound. Blocking here hands the writer the GIL
+        until its batch is written. Never longer than ``CATCH_UP_WAIT``: a writer held up
+        (a database locked by another process) is not waited for again until it has
+        written. A program that waits on the network leaves the writer the GIL and does
+        not get here.
         """
         if self._stalled:
             return
         written = self._written
         written.clear()
         self._urgent.set()
-        # Records the writer took before the clear are written by a batch that sets
-        # ``written`` after it, so this wait ends unless the writer is stuck.
-        if self._size() >= HIGH_WATER and not written.wait(CATCH_UP_WAIT):
+        # The writer publishes its next due time before it sets ``written``: after the
+        # clear, either the batch is still owed (and sets ``written`` when done) or the
+        # checks below see the writer has moved on.
+        if _monotonic() <= self._due and self._size() < HIGH_WATER:
+            return
+        if not written.wait(CATCH_UP_WAIT):
             self._stalled = True
             log.debug("dexcost store writer is behind by %d records", self._size())
 
@@ -222,31 +236,32 @@ class LocalStore:
             thread.start()
 
     def _run(self) -> None:
-        queue = self._queue
-        get, get_nowait, size = queue.get, queue.get_nowait, queue.qsize
+        get_nowait, size = self._queue.get_nowait, self._queue.qsize
         urgent = self._urgent
         while True:
-            batch = [get()]
-            # Linger briefly so a trickle of events is written as one batch: waking the
-            # writer (and committing) once per event costs the recording threads far more
-            # than the write itself. flush() and close() cut the wait short; a full queue
-            # skips it.
-            if not urgent.is_set() and size() < BATCH_SIZE:
+            # Wait between batches so a trickle of events is written as one: waking the
+            # writer (and committing) per event costs the recording threads far more than
+            # the write itself. flush(), close() and a waiting put cut the wait short.
+            self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+            self._written.set()
+            if size() < BATCH_SIZE:
                 urgent.wait(LINGER_SECONDS)
             urgent.clear()
+            batch: list[object] = []
             try:
                 while len(batch) < BATCH_SIZE:
                     batch.append(get_nowait())
             except Empty:
                 pass
+            if not batch:
+                continue
             try:
                 if self._process(batch):
+                    self._due = _NEVER
+                    self._written.set()
                     return
             except Exception:  # pragma: no cover - a bug; keep the writer alive
                 log.exception("dexcost store writer failed on a batch")
-            finally:
-                self._stalled = False
-                self._written.set()
 
     def _process(self, batch: list[object]) -> bool:
         """Write one drained batch, then release its flush markers; True at the stop."""
@@ -266,6 +281,7 @@ class LocalStore:
                 events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True
+        self._stalled = False  # it wrote (or gave up on) this batch: puts may wait again
         if markers:
             failed, self._failed = self._failed, False
             for marker in markers:
@@ -353,6 +369,7 @@ class LocalStore:
         self._urgent = threading.Event()
         self._written = threading.Event()
         self._stalled = False
+        self._due = _NEVER
         self._thread = None
         if self._state is _RUNNING:
             self._state = _NOT_STARTED
