@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "dexco
 from dexcost._ids import uuid7
 from dexcost._models import Event, Task
 from dexcost.store import LocalStore
+from dexcost.store._store import HIGH_WATER
 
 _MODELS = [
     ("openai", "gpt-4o", Decimal("0.0000025"), Decimal("0.00001")),
@@ -105,18 +106,24 @@ def make_events(n: int, seed: int = 7) -> list[Event]:
 def run_once(events: list[Event], directory: Path) -> tuple[float, float, float, int]:
     """Time put_event for all then flush.
 
-    Returns (wall seconds, CPU seconds of the process, put ns/event, bytes on disk).
+    Returns (wall seconds, CPU seconds of the process, ns per put below the queue's mark,
+    bytes on disk).
     CPU time is what the work costs; on a shared machine wall time also counts waiting
     for a core.
     """
     path = directory / f"bench-{uuid7()}.db"
     store = LocalStore(path)
     put = store.put_event
+    # Below the queue's mark a put only appends; past it, a burst this size waits for
+    # the writer's batches, so the put loop as a whole measures the writer too.
+    below = min(len(events), HIGH_WATER - 1)
     c0 = time.process_time()
     t0 = time.perf_counter()
-    for e in events:
+    for e in events[:below]:
         put(e)
     t1 = time.perf_counter()
+    for e in events[below:]:
+        put(e)
     ok = store.flush()
     t2 = time.perf_counter()
     c2 = time.process_time()
@@ -130,7 +137,7 @@ def run_once(events: list[Event], directory: Path) -> tuple[float, float, float,
     if count != len(events):
         raise RuntimeError(f"stored {count} of {len(events)} events")
     size = sum(os.path.getsize(p) for p in (path, Path(f"{path}-wal")) if os.path.exists(p))
-    return t2 - t0, c2 - c0, (t1 - t0) / len(events) * 1e9, size
+    return t2 - t0, c2 - c0, (t1 - t0) / below * 1e9, size
 
 
 def main() -> None:
@@ -152,7 +159,7 @@ def main() -> None:
     print(f"  end to end (put_event + flush) {max(rates):>12,.0f} events/s")
     print(f"  median                         {statistics.median(rates):>12,.0f} events/s")
     print(f"  per CPU second (best)          {max(cpu_rates):>12,.0f} events/s")
-    print(f"  put_event                      {min(puts):>12,.0f} ns/event")
+    print(f"  put_event (queue below mark)   {min(puts):>12,.0f} ns/event")
     print(f"  size on disk                   {mb_per_million:>12,.0f} MB per million events")
 
 

@@ -57,7 +57,7 @@ LINGER_SECONDS = 0.1
 #: How long a batch may take before a put waits for it (see ``_catch_up``).
 GRACE_SECONDS = 0.002
 #: Records queued past which a put waits for the writer.
-HIGH_WATER = 2048
+HIGH_WATER = BATCH_SIZE
 #: The longest a put waits; a writer that misses it is not waited for again until it writes.
 CATCH_UP_WAIT = 0.25
 _NEVER = float("inf")
