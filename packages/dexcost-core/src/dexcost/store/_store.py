@@ -106,6 +106,7 @@ class LocalStore:
 
         dexcost's own instrumentation puts a deferred record instead (the event's values
         as a tuple; see ``dexcost._deferred``), which the writer converts the same way.
+        It waits only when the writer has fallen behind (see :meth:`_catch_up`).
         """
         self._put(event)
         if self._state is not _RUNNING:
