@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,5 +92,54 @@ def test_a_put_on_time_does_not_wait(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert read_events(store.path) == {}
         assert store.flush(timeout=30)
         assert set(read_events(store.path)) == {event.event_id}
+    finally:
+        store.close()
+
+
+def _wait_until(condition: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.fixture
+def quick_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "LINGER_SECONDS", 0.01)
+    monkeypatch.setattr(store_module, "IDLE_AFTER", 2)
+
+
+@pytest.mark.usefixtures("quick_idle")
+def test_an_idle_writer_sleeps_until_a_put_wakes_it(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "idle.db")
+    try:
+        assert _wait_until(lambda: store._idle), "the writer never went idle"
+        event = make_event()
+        store.put_event(event)
+        assert not store._idle
+        assert store._due != float("inf")  # the put published the writer's due time
+        assert _wait_until(lambda: event.event_id in read_events(store.path))
+    finally:
+        store.close()
+
+
+@pytest.mark.usefixtures("quick_idle")
+def test_a_busy_thread_cannot_starve_a_writer_it_woke(tmp_path: Path) -> None:
+    """The same busy loop, started while the writer sleeps in the queue: the first put
+    wakes it, and it must still get the GIL to write."""
+    store = LocalStore(tmp_path / "woken.db")
+    try:
+        assert _wait_until(lambda: store._idle), "the writer never went idle"
+        events = [make_event() for _ in range(2000)]
+        for event in events:
+            os.urandom(16)
+            sum(range(3000))
+            store.put_event(event)
+        # Written while the loop ran, not only at the flush below.
+        assert len(read_events(store.path)) >= len(events) // 2
+        assert store.flush(timeout=30)
+        assert set(read_events(store.path)) == {e.event_id for e in events}
     finally:
         store.close()

@@ -1,10 +1,12 @@
 """The local store: an in-memory queue in front of one writer thread per file.
 
 ``put_event`` only appends to a :class:`queue.SimpleQueue`; a daemon thread drains it
-every ``LINGER_SECONDS``, one transaction per batch. A put never wakes the writer: a
+every ``LINGER_SECONDS``, one transaction per batch. A put does not wake the writer: a
 thread woken at an arbitrary moment must then win the GIL from the recording threads,
 which a busy thread can deny it for good (see ``_catch_up``). Instead the writer
 publishes when its next batch is due, and a put that finds it overdue hands it the GIL.
+After ``IDLE_AFTER`` empty drains the writer sleeps in the queue, so an idle store costs
+nothing; the next put wakes it and publishes the due time for it.
 
 Fork safety: SQLite forbids carrying a connection across ``fork()`` (its locks are per
 process, its lock bookkeeping is not). So the connection is closed just before a fork
@@ -56,6 +58,8 @@ _STOP = object()
 LINGER_SECONDS = 0.1
 #: How long a batch may take before a put waits for it (see ``_catch_up``).
 GRACE_SECONDS = 0.002
+#: Empty drains in a row after which the writer sleeps until the next put.
+IDLE_AFTER = 10
 #: Records queued past which a put waits for the writer.
 HIGH_WATER = BATCH_SIZE
 #: The longest a put waits; a writer that misses it is not waited for again until it writes.
@@ -87,6 +91,7 @@ class LocalStore:
         self._stalled = False  # a _catch_up() wait timed out and the writer has not written since
         # When the writer's current batch should be written by (monotonic seconds).
         self._due = _NEVER
+        self._idle = False  # the writer sleeps in the queue until the next put
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
@@ -111,6 +116,8 @@ class LocalStore:
         self._put(event)
         if self._state is not _RUNNING:
             self._not_running()
+        elif self._idle:
+            self._woken()
         elif _monotonic() > self._due or self._size() >= HIGH_WATER:
             self._catch_up()
 
@@ -124,6 +131,8 @@ class LocalStore:
         self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
+        elif self._idle:
+            self._woken()
         elif _monotonic() > self._due or self._size() >= HIGH_WATER:
             self._catch_up()
 
@@ -182,6 +191,12 @@ class LocalStore:
         if self._state is _CLOSED:
             self._drain_sync()
 
+    def _woken(self) -> None:
+        """A put woke the sleeping writer: publish its due time, since a busy thread may
+        keep it from the GIL long enough that it cannot do so itself."""
+        self._idle = False
+        self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+
     def _catch_up(self) -> None:
         """Slow path of a put: the writer is overdue, or ``HIGH_WATER`` records are queued.
 
@@ -237,25 +252,35 @@ class LocalStore:
             thread.start()
 
     def _run(self) -> None:
-        get_nowait, size = self._queue.get_nowait, self._queue.qsize
+        queue = self._queue
+        get, get_nowait, size = queue.get, queue.get_nowait, queue.qsize
         urgent = self._urgent
+        empty = 0
         while True:
             # Wait between batches so a trickle of events is written as one: waking the
             # writer (and committing) per event costs the recording threads far more than
             # the write itself. flush(), close() and a waiting put cut the wait short.
             self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
-            self._written.set()
+            self._written.set()  # the previous batch is written
+            batch: list[object] = []
+            if empty >= IDLE_AFTER:
+                self._due = _NEVER
+                self._idle = True
+                batch.append(get())  # no GIL needed while it sleeps here
+                self._idle = False
+                self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
             if size() < BATCH_SIZE:
                 urgent.wait(LINGER_SECONDS)
             urgent.clear()
-            batch: list[object] = []
             try:
                 while len(batch) < BATCH_SIZE:
                     batch.append(get_nowait())
             except Empty:
                 pass
             if not batch:
+                empty += 1
                 continue
+            empty = 0
             try:
                 if self._process(batch):
                     self._due = _NEVER
@@ -371,6 +396,7 @@ class LocalStore:
         self._written = threading.Event()
         self._stalled = False
         self._due = _NEVER
+        self._idle = False
         self._thread = None
         if self._state is _RUNNING:
             self._state = _NOT_STARTED
