@@ -65,6 +65,8 @@ HIGH_WATER = BATCH_SIZE
 #: The longest a put waits; a writer that misses it is not waited for again until it writes.
 CATCH_UP_WAIT = 0.25
 _NEVER = float("inf")
+#: The due time of a writer asleep in the queue: long past, so the next put acts on it.
+_ASLEEP = float("-inf")
 _monotonic = time.monotonic
 
 
@@ -89,9 +91,9 @@ class LocalStore:
         # Set by the writer after each batch; cleared by a thread waiting in _catch_up().
         self._written = threading.Event()
         self._stalled = False  # a _catch_up() wait timed out and the writer has not written since
-        # When the writer's current batch should be written by (monotonic seconds).
+        # When the writer's current batch should be written by (monotonic seconds);
+        # _ASLEEP while it sleeps in the queue.
         self._due = _NEVER
-        self._idle = False  # the writer sleeps in the queue until the next put
         self._state = _NOT_STARTED
         self._thread: threading.Thread | None = None
         self._give_up_at: float | None = None
@@ -116,8 +118,6 @@ class LocalStore:
         self._put(event)
         if self._state is not _RUNNING:
             self._not_running()
-        elif self._idle:
-            self._woken()
         elif _monotonic() > self._due or self._size() >= HIGH_WATER:
             self._catch_up()
 
@@ -131,8 +131,6 @@ class LocalStore:
         self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
-        elif self._idle:
-            self._woken()
         elif _monotonic() > self._due or self._size() >= HIGH_WATER:
             self._catch_up()
 
@@ -191,14 +189,17 @@ class LocalStore:
         if self._state is _CLOSED:
             self._drain_sync()
 
-    def _woken(self) -> None:
-        """A put woke the sleeping writer: publish its due time, since a busy thread may
-        keep it from the GIL long enough that it cannot do so itself."""
-        self._idle = False
-        self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+    @property
+    def _idle(self) -> bool:
+        """True while the writer sleeps in the queue until the next put."""
+        return self._due == _ASLEEP
 
     def _catch_up(self) -> None:
-        """Slow path of a put: the writer is overdue, or ``HIGH_WATER`` records are queued.
+        """Slow path of a put: the writer sleeps, is overdue, or ``HIGH_WATER`` records
+        are queued.
+
+        A put wakes a sleeping writer and publishes its due time for it, since a busy
+        thread may keep the woken writer from the GIL long enough that it cannot.
 
         The writer needs the GIL to turn records into rows, and its batch releases the GIL
         around every SQLite step. A thread that keeps the interpreter busy and lets go of
@@ -209,9 +210,12 @@ class LocalStore:
         process's memory) grows without bound. Blocking here hands the writer the GIL
         until its batch is written. Never longer than ``CATCH_UP_WAIT``: a writer held up
         (a database locked by another process) is not waited for again until it has
-        written. A program that waits on the network leaves the writer the GIL and does
-        not get here.
+        written. A program that waits on the network leaves the writer the GIL and never
+        waits here.
         """
+        if self._due == _ASLEEP:
+            self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+            return
         if self._stalled:
             return
         written = self._written
@@ -264,10 +268,8 @@ class LocalStore:
             self._written.set()  # the previous batch is written
             batch: list[object] = []
             if empty >= IDLE_AFTER:
-                self._due = _NEVER
-                self._idle = True
+                self._due = _ASLEEP
                 batch.append(get())  # no GIL needed while it sleeps here
-                self._idle = False
                 self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
             if size() < BATCH_SIZE:
                 urgent.wait(LINGER_SECONDS)
@@ -396,7 +398,6 @@ class LocalStore:
         self._written = threading.Event()
         self._stalled = False
         self._due = _NEVER
-        self._idle = False
         self._thread = None
         if self._state is _RUNNING:
             self._state = _NOT_STARTED
