@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +46,31 @@ def test_explicit_cost_is_exact_and_manual(sdk: dexcost.CostTracker) -> None:
     )
 
 
+def test_one_hour_cache_writes_are_kept_in_the_details(sdk: dexcost.CostTracker, read: Any) -> None:
+    # The event has one cache-write column; how many of the writes went to the 1-hour
+    # cache (billed at twice the input price, not 1.25 times) stays in its details.
+    mine = {"turn": 3}
+    with dexcost.task("chat") as t:
+        split = t.record_llm_call(
+            "anthropic",
+            "claude-sonnet-4-5",
+            1000,
+            10,
+            cache_creation_tokens=300,
+            cache_write_1h_tokens=100,
+            details=mine,
+        )
+        plain = t.record_llm_call("anthropic", "claude-sonnet-4-5", 1000, 10)
+    assert split.details == {"turn": 3, "cache_write_1h_tokens": 100}
+    assert mine == {"turn": 3}  # the caller's dict is not changed
+    assert "cache_write_1h_tokens" not in plain.details
+    rows = read("SELECT details FROM events ORDER BY event_id")
+    assert [json.loads(r["details"] or "{}").get("cache_write_1h_tokens") for r in rows] == [
+        100,
+        None,
+    ]
+
+
 def test_unknown_model_costs_zero_with_unknown_confidence(sdk: dexcost.CostTracker) -> None:
     with dexcost.task("chat") as t:
         event = t.record_llm_call("acme-llm", "acme-model-xl-9000", 500, 50)
@@ -78,6 +104,7 @@ def test_module_level_record_llm_call_lands_in_current_task(sdk: dexcost.CostTra
         ({"cost_usd": 0.01}, TypeError),
         ({"cost_confidence": "pretty sure"}, ValueError),
         ({"model": ""}, ValueError),
+        ({"cache_write_1h_tokens": -1, "cost_usd": "0.5"}, ValueError),
     ],
 )
 def test_misuse_raises_clear_errors_and_records_nothing(

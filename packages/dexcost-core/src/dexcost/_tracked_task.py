@@ -185,11 +185,8 @@ class TrackedTask:
         reasoning = check.tokens(reasoning_tokens, "reasoning_tokens")
         if latency_ms is not None:
             latency_ms = check.tokens(latency_ms, "latency_ms")
-        cost: Decimal | None = None
-        if cost_usd is None:
-            cache_write_1h_tokens = check.tokens(cache_write_1h_tokens, "cache_write_1h_tokens")
-        else:
-            cost = to_money(cost_usd)
+        written_1h = check.tokens(cache_write_1h_tokens, "cache_write_1h_tokens")
+        cost = None if cost_usd is None else to_money(cost_usd)
         info = check.details(details)
         return self._record_llm(
             provider,
@@ -199,7 +196,7 @@ class TrackedTask:
             cached,
             written,
             reasoning,
-            cache_write_1h_tokens,
+            written_1h,
             service_tier,
             latency_ms,
             info,
@@ -395,6 +392,8 @@ class TrackedTask:
         )
         if service_tier is not None:
             info.setdefault("service_tier", service_tier)
+        if written_1h:  # the event has no column for the split; its details keep it
+            info.setdefault("cache_write_1h_tokens", written_1h)
         event = Event(
             uuid7(),
             self.task.task_id,
@@ -492,6 +491,8 @@ class TrackedTask:
         )
         if service_tier is not None:
             info.setdefault("service_tier", service_tier)
+        if written_1h:  # the event has no column for the split; its details keep it
+            info.setdefault("cache_write_1h_tokens", written_1h)
         task = self.task
         now = _time_ns()
         tracker._emit_record(

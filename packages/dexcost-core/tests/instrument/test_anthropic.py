@@ -101,6 +101,7 @@ def assert_cached_usage(event: dict[str, Any], output: int) -> None:
     # Anthropic's input_tokens (12) excludes the cache; dexcost's input includes it.
     assert event["input_tokens"] == 12 + 100 + 2000
     assert (event["cached_tokens"], event["cache_creation_tokens"]) == (2000, 100)
+    assert event["details"]["cache_write_1h_tokens"] == 40  # the 1-hour share of the writes
     assert event["output_tokens"] == output
     assert event["model"] == MODEL
     assert event["provider"] == "anthropic"
