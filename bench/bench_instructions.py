@@ -1,0 +1,193 @@
+"""Machine instructions per ``chat.completions.create``, next to peers.
+
+The timed benchmarks (``bench_instrument.py``) measure what users feel, but on a shared
+host their µs drift by tens of percent from one hour to the next, and two processes of
+the same code differ by several µs. This one counts instead of timing: each
+configuration runs under valgrind's callgrind, twice, with W warm-up calls and then with
+W + N, and the difference divided by N is the cost of one call on the calling thread. A
+configuration's count repeats to within 0.1% between runs, so a change to the recording
+path can be judged by it when the clock cannot tell it from the host.
+
+Same calls and fake transport as ``bench_instrument.py``. String hashing is fixed
+(``PYTHONHASHSEED=0``) and the cyclic garbage collector is paused for the counted calls,
+so that the two runs differ only by the N calls (collections are in the timed figures).
+Instructions in other threads (dexcost's store writer) are not counted: under valgrind a
+call takes about 50 times as long, so the writer's clock-driven batches would be counted
+at the wrong size. Caches are not simulated for the same reason (valgrind runs the
+threads on one simulated cache), and because the count is what repeats: a µs figure is
+instructions and cache misses together, and dexcost's few instructions per call run
+cold (see ``packages/dexcost-core/docs/instrumentation.md``).
+
+Read the rows against "dexcost (init, no patch)" as well as the baseline. Importing more
+code shifts the version tags CPython gives to types, and with them which lookups collide
+in the interpreter's 4,096-entry method cache. With no dexcost code on the path, that
+moved the plain call by 4,000 to 28,000 instructions in four runs, and it moves the
+difference between two rows by up to about 15,000 either way.
+
+Needs valgrind (``apt install valgrind``); without it, prints why and exits 0. Takes
+about 10 minutes on 2 cores.
+
+    python bench/bench_instructions.py            # 200 counted calls per config
+    python bench/bench_instructions.py --n 400    # steadier, twice as long
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import gc
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import bench_instrument as timed
+
+CONFIGS = [
+    "openai (baseline)",
+    "dexcost (init, no patch)",
+    "dexcost (patched, outer layer owns)",
+    "dexcost",
+    "OpenInference",
+    "OpenLLMetry",
+]
+WARMUP = 150
+
+
+def child(name: str, calls: int) -> None:
+    """Set up ``name`` (as the timed bench does), warm up, then make ``calls`` calls."""
+    try:
+        timed.setup(name)
+    except ImportError as exc:
+        print(f"not installed ({exc.name})", file=sys.stderr)
+        raise SystemExit(3) from None
+    call = timed._call(timed._client(), False)
+    for _ in range(WARMUP):
+        call()
+    gc.collect()
+    gc.disable()
+    for _ in range(calls):
+        call()
+
+
+def _main_thread_instructions(path: Path) -> int:
+    """The instruction total of the main thread's callgrind file."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no summary in {path}")
+
+
+def _count(name: str, calls: int, out: Path) -> int | str:
+    """Main-thread instructions of one run of ``name`` under callgrind, or why it failed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--separate-threads=yes",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--n",
+            str(calls),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": timed._pythonpath()},
+    )
+    if done.returncode == 3:
+        return done.stderr.strip().splitlines()[-1]
+    if done.returncode != 0:
+        return f"failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"
+    return _main_thread_instructions(out.with_name(out.name + "-01"))
+
+
+def measure(n: int, jobs: int) -> dict[str, float | str]:
+    """Per-call main-thread instructions of every config: (W + n calls - W calls) / n."""
+    work = Path(tempfile.mkdtemp(prefix="dexcost-bench-instr-"))
+    runs = [(name, calls) for name in CONFIGS for calls in (0, n)]
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        futures = {
+            run: pool.submit(_count, run[0], run[1], work / f"{i}" / "callgrind.out")
+            for i, run in enumerate(runs)
+        }
+        done = {run: f.result() for run, f in futures.items()}
+    shutil.rmtree(work, ignore_errors=True)
+    result: dict[str, float | str] = {}
+    for name in CONFIGS:
+        short, full = done[(name, 0)], done[(name, n)]
+        if isinstance(short, str) or isinstance(full, str):
+            result[name] = short if isinstance(short, str) else str(full)
+            continue
+        result[name] = (full - short) / n
+    return result
+
+
+def table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
+    base, init, ours = (result[c] for c in (CONFIGS[0], CONFIGS[1], "dexcost"))
+    if isinstance(base, str):
+        raise SystemExit(f"bench_instructions: the baseline did not run: {base}")
+    rows: list[tuple[str, ...]] = []
+    for name in CONFIGS:
+        ir = result[name]
+        if isinstance(ir, str):
+            rows.append((name, "-", "-", "-", "-", "-", ir))
+            continue
+        if name == CONFIGS[0]:
+            rows.append((name, f"{ir:,.0f}", "-", "-", "-", "-", ""))
+            continue
+        extra = ir - base
+        times = (
+            f"{extra / (ours - base):.1f}"
+            if not isinstance(ours, str) and ours > base and name not in CONFIGS[:4]
+            else "-"
+        )
+        rows.append(
+            (
+                name,
+                f"{ir:,.0f}",
+                f"{extra:+,.0f}",
+                "-" if isinstance(init, str) else f"{ir - init:+,.0f}",
+                f"×{ir / base:.3f}",
+                times,
+                "",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="counted calls per config")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.n)
+        return
+    if shutil.which("valgrind") is None:
+        print("bench_instructions: skipped, valgrind is not installed (apt install valgrind)")
+        return
+    rows = table(measure(args.n, args.jobs))
+    head = ("config", "instr/call", "Δ baseline", "Δ init", "ratio", "Δ / dexcost's Δ", "")
+    print(
+        "Instructions per openai chat.completions.create on the calling thread "
+        f"(CPython {sys.version_info[0]}.{sys.version_info[1]}, callgrind, "
+        f"{args.n} counted calls after {WARMUP} warm-up calls)"
+    )
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths).rstrip())
+    for row in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    main()
