@@ -54,12 +54,15 @@ class _Flush:
 
 
 _STOP = object()
-#: How often the writer drains the queue (flush() and close() wake it at once).
-LINGER_SECONDS = 0.1
+#: How often the writer drains the queue (flush() and close() wake it at once). Each
+#: batch takes the GIL from the recording threads, and where it runs on another core the
+#: busy thread comes back to cold caches: a second between batches measured a smaller
+#: share of the calling thread than 100 ms (see docs/store.md).
+LINGER_SECONDS = 1.0
 #: How long a batch may take before a put waits for it (see ``_catch_up``).
 GRACE_SECONDS = 0.002
 #: Empty drains in a row after which the writer sleeps until the next put.
-IDLE_AFTER = 10
+IDLE_AFTER = 1
 #: Records queued past which a put waits for the writer.
 HIGH_WATER = BATCH_SIZE
 #: The longest a put waits; a writer that misses it is not waited for again until it writes.
