@@ -29,6 +29,8 @@ about 10 minutes on 2 cores.
 
     python bench/bench_instructions.py            # 200 counted calls per config
     python bench/bench_instructions.py --n 400    # steadier, twice as long
+    python bench/bench_instructions.py --http     # HTTP capture instead (bench_http.py's
+                                                  # in-process clients), 1000 requests
 """
 
 from __future__ import annotations
@@ -56,6 +58,47 @@ CONFIGS = [
 WARMUP = 150
 
 
+HTTP_CASES = [
+    ("httpx", "host not in the catalog", "GET", "http://cdn.example.org/a"),
+    ("httpx", "per-request entry", "GET", "http://serpapi.com/search.json"),
+    ("httpx", "priced from the body", "POST", "http://api.exa.ai/search"),
+    ("requests", "host not in the catalog", "GET", "http://cdn.example.org/a"),
+    ("requests", "per-request entry", "GET", "http://serpapi.com/search"),
+    ("requests", "priced from the body", "POST", "http://api.exa.ai/search"),
+]
+
+
+def http_child(case: int, capture: bool, calls: int) -> None:
+    """One of ``HTTP_CASES`` through its real client on an in-process transport, as
+    ``bench_http.py`` sends it, in an open task, captured or not."""
+    import bench_http
+    import httpx
+    import requests
+
+    import dexcost
+    from dexcost.adapters.http import track_http
+
+    library, _, method, url = HTTP_CASES[case]
+    db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "http.db"
+    dexcost.init(buffer_path=str(db), auto_instrument=[], track_http=False)
+    dexcost.task("bench").__enter__()
+    if capture:
+        track_http(libraries=[library])
+    if library == "httpx":
+        client = httpx.Client(transport=httpx.MockTransport(bench_http._mock))
+        send = client.request
+    else:
+        session = requests.Session()
+        session.mount("http://", bench_http.CannedAdapter())
+        send = session.request
+    for _ in range(WARMUP):
+        send(method, url)
+    gc.collect()
+    gc.disable()
+    for _ in range(calls):
+        send(method, url)
+
+
 def child(name: str, calls: int) -> None:
     """Set up ``name`` (as the timed bench does), warm up, then make ``calls`` calls."""
     try:
@@ -81,8 +124,8 @@ def _main_thread_instructions(path: Path) -> int:
     raise RuntimeError(f"no summary in {path}")
 
 
-def _count(name: str, calls: int, out: Path) -> int | str:
-    """Main-thread instructions of one run of ``name`` under callgrind, or why it failed."""
+def _count(child_args: list[str], calls: int, out: Path) -> int | str:
+    """Main-thread instructions of one child run under callgrind, or why it failed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [
@@ -92,8 +135,7 @@ def _count(name: str, calls: int, out: Path) -> int | str:
             f"--callgrind-out-file={out}",
             sys.executable,
             __file__,
-            "--child",
-            name,
+            *child_args,
             "--n",
             str(calls),
         ],
@@ -109,19 +151,20 @@ def _count(name: str, calls: int, out: Path) -> int | str:
     return _main_thread_instructions(out.with_name(out.name + "-01"))
 
 
-def measure(n: int, jobs: int) -> dict[str, float | str]:
-    """Per-call main-thread instructions of every config: (W + n calls - W calls) / n."""
+def measure(configs: dict[str, list[str]], n: int, jobs: int) -> dict[str, float | str]:
+    """Per-call main-thread instructions of every config (its name: its child's arguments):
+    (W + n calls - W calls) / n."""
     work = Path(tempfile.mkdtemp(prefix="dexcost-bench-instr-"))
-    runs = [(name, calls) for name in CONFIGS for calls in (0, n)]
+    runs = [(name, calls) for name in configs for calls in (0, n)]
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         futures = {
-            run: pool.submit(_count, run[0], run[1], work / f"{i}" / "callgrind.out")
+            run: pool.submit(_count, configs[run[0]], run[1], work / f"{i}" / "callgrind.out")
             for i, run in enumerate(runs)
         }
         done = {run: f.result() for run, f in futures.items()}
     shutil.rmtree(work, ignore_errors=True)
     result: dict[str, float | str] = {}
-    for name in CONFIGS:
+    for name in configs:
         short, full = done[(name, 0)], done[(name, n)]
         if isinstance(short, str) or isinstance(full, str):
             result[name] = short if isinstance(short, str) else str(full)
@@ -163,30 +206,71 @@ def table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--n", type=int, default=200, help="counted calls per config")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--child")
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.n)
-        return
-    if shutil.which("valgrind") is None:
-        print("bench_instructions: skipped, valgrind is not installed (apt install valgrind)")
-        return
-    rows = table(measure(args.n, args.jobs))
-    head = ("config", "instr/call", "Δ baseline", "Δ init", "ratio", "Δ / dexcost's Δ", "")
-    print(
-        "Instructions per openai chat.completions.create on the calling thread "
-        f"(CPython {sys.version_info[0]}.{sys.version_info[1]}, callgrind, "
-        f"{args.n} counted calls after {WARMUP} warm-up calls)"
-    )
+def http_table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for library, label, _, _ in HTTP_CASES:
+        off, on = result[f"{library}, {label}, off"], result[f"{library}, {label}, on"]
+        if isinstance(off, str) or isinstance(on, str):
+            rows.append(
+                (f"{library}, {label}", "-", "-", "-", str(off if isinstance(off, str) else on))
+            )
+            continue
+        rows.append((f"{library}, {label}", f"{off:,.0f}", f"{on:,.0f}", f"{on - off:+,.0f}", ""))
+    return rows
+
+
+def _print(title: str, head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    print(title)
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
     print("  ".join("-" * w for w in widths).rstrip())
     for row in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--n", type=int, help="counted calls per config (200; --http 1000)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--http", action="store_true", help="HTTP capture per request")
+    parser.add_argument("--child")
+    parser.add_argument("--http-child", type=int)
+    parser.add_argument("--capture", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.n)
+        return
+    if args.http_child is not None:
+        http_child(args.http_child, args.capture, args.n)
+        return
+    if shutil.which("valgrind") is None:
+        print("bench_instructions: skipped, valgrind is not installed (apt install valgrind)")
+        return
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if args.http:
+        n = args.n or 1000
+        configs = {
+            f"{library}, {label}, {'on' if on else 'off'}": ["--http-child", str(i)]
+            + (["--capture"] if on else [])
+            for i, (library, label, _, _) in enumerate(HTTP_CASES)
+            for on in (False, True)
+        }
+        _print(
+            f"Instructions per request on the calling thread, HTTP capture off and on "
+            f"(CPython {version}, callgrind, {n} counted requests after {WARMUP} warm-up)",
+            ("request", "capture off", "capture on", "added", ""),
+            http_table(measure(configs, n, args.jobs)),
+        )
+        return
+    n = args.n or 200
+    rows = table(measure({name: ["--child", name] for name in CONFIGS}, n, args.jobs))
+    head = ("config", "instr/call", "Δ baseline", "Δ init", "ratio", "Δ / dexcost's Δ", "")
+    _print(
+        "Instructions per openai chat.completions.create on the calling thread "
+        f"(CPython {version}, callgrind, {n} counted calls after {WARMUP} warm-up calls)",
+        head,
+        rows,
+    )
 
 
 if __name__ == "__main__":
