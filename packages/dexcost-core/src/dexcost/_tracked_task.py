@@ -389,11 +389,8 @@ class TrackedTask:
             cost,
             confidence,
             source,
+            info,
         )
-        if service_tier is not None:
-            info.setdefault("service_tier", service_tier)
-        if written_1h:  # the event has no column for the split; its details keep it
-            info.setdefault("cache_write_1h_tokens", written_1h)
         event = Event(
             uuid7(),
             self.task.task_id,
@@ -488,11 +485,8 @@ class TrackedTask:
             cost,
             confidence,
             source,
+            info,
         )
-        if service_tier is not None:
-            info.setdefault("service_tier", service_tier)
-        if written_1h:  # the event has no column for the split; its details keep it
-            info.setdefault("cache_write_1h_tokens", written_1h)
         task = self.task
         now = _time_ns()
         tracker._emit_record(
@@ -550,12 +544,19 @@ def _price(
     cost: Decimal | None,
     confidence: str | None,
     source: str | None,
+    info: dict[str, Any],
 ) -> tuple[Decimal, str, str, str | None]:
     """Cost, confidence, source and pricing version of one LLM call.
 
     A given ``cost`` is kept (``exact``, ``manual`` unless said otherwise); else the
-    engine prices the call, and a given confidence or source still wins.
+    engine prices the call, and a given confidence or source still wins. The pricing
+    facts the event has no column for, the service tier and the 1-hour share of the
+    cache writes, go into ``info`` (its details) unless the caller set them there.
     """
+    if service_tier is not None:
+        info.setdefault("service_tier", service_tier)
+    if written_1h:
+        info.setdefault("cache_write_1h_tokens", written_1h)
     if cost is not None:
         return cost, confidence or "exact", source or "manual", None
     if type(pricing) is PricingEngine:  # a subclass's own get_cost is honoured

@@ -73,6 +73,11 @@ _ASLEEP = float("-inf")
 _monotonic = time.monotonic
 
 
+def _next_due() -> float:
+    """When a batch the writer starts waiting for now should be written by."""
+    return _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+
+
 class LocalStore:
     """The SQLite ledger and outbox of one process for one file.
 
@@ -217,7 +222,7 @@ class LocalStore:
         waits here.
         """
         if self._due == _ASLEEP:
-            self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+            self._due = _next_due()
             return
         if self._stalled:
             return
@@ -267,13 +272,13 @@ class LocalStore:
             # Wait between batches so a trickle of events is written as one: waking the
             # writer (and committing) per event costs the recording threads far more than
             # the write itself. flush(), close() and a waiting put cut the wait short.
-            self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+            self._due = _next_due()
             self._written.set()  # the previous batch is written
             batch: list[object] = []
             if empty >= IDLE_AFTER:
                 self._due = _ASLEEP
                 batch.append(get())  # no GIL needed while it sleeps here
-                self._due = _monotonic() + LINGER_SECONDS + GRACE_SECONDS
+                self._due = _next_due()
             if size() < BATCH_SIZE:
                 urgent.wait(LINGER_SECONDS)
             urgent.clear()
