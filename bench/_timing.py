@@ -1,10 +1,10 @@
-"""Shared timing helper for the benchmarks: median per-call time over repeated rounds."""
+"""Shared helpers for the benchmarks: median per-call time over repeated rounds, tables."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def median_us(
@@ -30,11 +30,16 @@ def median_us(
     return statistics.median(per_call)
 
 
+def grid(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Format ``rows`` under the column names ``head`` as an aligned text table."""
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+
+
 def table(rows: list[tuple[str, str, str]], title: str) -> str:
     """Format ``(name, value, note)`` rows as an aligned text table."""
-    head = ("measure", "median", "note")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    lines = [title, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
-    return "\n".join(lines)
+    return f"{title}\n{grid(('measure', 'median', 'note'), rows)}"

@@ -46,14 +46,15 @@ import tempfile
 from pathlib import Path
 
 import bench_instrument as timed
+from _timing import grid
 
+PEERS = ["OpenInference", "OpenLLMetry"]
 CONFIGS = [
     "openai (baseline)",
     "dexcost (init, no patch)",
     "dexcost (patched, outer layer owns)",
     "dexcost",
-    "OpenInference",
-    "OpenLLMetry",
+    *PEERS,
 ]
 WARMUP = 150
 
@@ -189,7 +190,7 @@ def table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
         extra = ir - base
         times = (
             f"{extra / (ours - base):.1f}"
-            if not isinstance(ours, str) and ours > base and name not in CONFIGS[:4]
+            if not isinstance(ours, str) and ours > base and name in PEERS
             else "-"
         )
         rows.append(
@@ -219,15 +220,6 @@ def http_table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
     return rows
 
 
-def _print(title: str, head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    print(title)
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths).rstrip())
-    for row in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", type=int, help="counted calls per config (200; --http 1000)")
@@ -255,22 +247,21 @@ def main() -> None:
             for i, (library, label, _, _) in enumerate(HTTP_CASES)
             for on in (False, True)
         }
-        _print(
-            f"Instructions per request on the calling thread, HTTP capture off and on "
-            f"(CPython {version}, callgrind, {n} counted requests after {WARMUP} warm-up)",
-            ("request", "capture off", "capture on", "added", ""),
-            http_table(measure(configs, n, args.jobs)),
+        print(
+            "Instructions per request on the calling thread, HTTP capture off and on "
+            f"(CPython {version}, callgrind, {n} counted requests after {WARMUP} warm-up)"
         )
+        head = ("request", "capture off", "capture on", "added", "")
+        print(grid(head, http_table(measure(configs, n, args.jobs))))
         return
     n = args.n or 200
     rows = table(measure({name: ["--child", name] for name in CONFIGS}, n, args.jobs))
     head = ("config", "instr/call", "Δ baseline", "Δ init", "ratio", "Δ / dexcost's Δ", "")
-    _print(
+    print(
         "Instructions per openai chat.completions.create on the calling thread "
-        f"(CPython {version}, callgrind, {n} counted calls after {WARMUP} warm-up calls)",
-        head,
-        rows,
+        f"(CPython {version}, callgrind, {n} counted calls after {WARMUP} warm-up calls)"
     )
+    print(grid(head, rows))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _timing import grid
+
 ROUNDS = 40
 PROMPT, COMPLETION, CACHED = 412, 51, 256
 MESSAGES = [
@@ -417,12 +419,8 @@ def main() -> None:
         (f"streaming, {len(WORDS) + 3} chunks", True, args.stream_n or args.n // 4),
     ):
         rows = run_group(stream, n, args.procs)
-        widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
         print(f"\n{title} ({n} calls)")
-        print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-        print("  ".join("-" * w for w in widths))
-        for row in rows:
-            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        print(grid(head, rows))
         parts = subprocess.run(
             [sys.executable, __file__, "--breakdown", "--n", str(n)]
             + (["--stream"] if stream else []),
