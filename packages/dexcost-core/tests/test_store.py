@@ -391,9 +391,9 @@ def test_a_deferred_record_converts_to_the_row_of_its_event(
     from dexcost.store._rows import event_rows
 
     provider, model, customer, task_type = names
-    record = (id_at(now_ns), uuid7(), "llm_call", cost, "computed", "litellm", now_ns)
-    record += ("v1", None, provider, model, tokens, tokens, 0, None, None, tokens)
-    record += (False, None, None, None, customer, None, task_type, details)
+    record = [id_at(now_ns), uuid7(), "llm_call", cost, "computed", "litellm", now_ns]
+    record += ["v1", None, provider, model, tokens, tokens, 0, None, None, tokens]
+    record += [False, None, None, None, customer, None, task_type, details]
     rows, slow = event_rows([record, build(record)])
     assert slow == []
     # NULL is bound as one NaN object, which is not equal to itself.

@@ -134,23 +134,23 @@ def test_a_malformed_task_does_not_block_events(tmp_path: Path) -> None:
 def test_a_deferred_record_that_cannot_be_converted_drops_nothing_else(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """dexcost's instrumentation queues an event as its values (a tuple) for the writer
+    """dexcost's instrumentation queues an event as its values (a list) for the writer
     to convert; one that cannot be converted is logged, without its values, and skipped."""
     from dexcost._deferred import build
     from dexcost._ids import id_at
 
     now = time.time_ns()
-    values: tuple[Any, ...] = (id_at(now), uuid7(), "external_cost", Decimal("0.002"))
-    values += ("exact", "provider", now, "v1", "tavily") + (None,) * 8
-    values += (False, None, None, None, "acme", None, "research", {"query": "s3cret"})
+    values: list[Any] = [id_at(now), uuid7(), "external_cost", Decimal("0.002")]
+    values += ["exact", "provider", now, "v1", "tavily"] + [None] * 8
+    values += [False, None, None, None, "acme", None, "research", {"query": "s3cret"}]
     assert build(values).occurred_at.timestamp() == pytest.approx(now / 1e9, abs=1e-6)
     odd = list(values)
     odd[3] = "0.002"  # text, not a Decimal: converted the lenient way
     odd[0] = id_at(time.time_ns())
-    broken = (*values[:-1], "one too many", {"query": "s3cret"})
+    broken = [*values[:-1], "one too many", {"query": "s3cret"}]
     store = LocalStore(tmp_path / "s.db")
     good = [make_event(), make_event()]
-    for item in (good[0], broken, values, tuple(odd), good[1]):
+    for item in (good[0], broken, values, odd, good[1]):
         store.put_event(item)
     with caplog.at_level(logging.ERROR, logger="dexcost.store"):
         assert store.flush(5)

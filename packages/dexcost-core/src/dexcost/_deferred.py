@@ -1,16 +1,27 @@
-"""Events that dexcost's own instrumentation records: values now, an :class:`Event` never.
+"""Events that dexcost's own instrumentation records: values now, the rest later.
 
 A provider patch or the HTTP capture never hands its event back to the caller, so the
-recording thread does not build one. It prices the call and rolls it up into the task
-at once (a task's totals are current when the call returns), takes the event's id and
-time from one clock reading, redacts the details, and queues the event's values as one
-plain tuple: a :data:`Record`. The store's writer turns records into rows directly, in
-batches. On the calling thread, right after a call has filled the CPU caches with the
-SDK's own code and data, building the Event (a UUID object, a datetime and a 25-field
-dataclass) cost more than pricing the call.
+recording thread neither builds an :class:`Event` nor prices the call nor rolls it up.
+It takes the event's id and time from one clock reading and queues the event's values,
+with what pricing and roll-up need, as one plain list: a *pending* record. On the
+calling thread, right after a call has filled the CPU caches with the SDK's own code and
+data, pricing (a price lookup and Decimal arithmetic) and the roll-up through the task's
+ancestors cost more than everything else dexcost does per call.
 
-A record holds the :class:`Event` fields in their declared order, except that
-``event_id`` is the id's 128-bit integer and ``occurred_at`` a ``time.time_ns()`` value.
+A pending record is *settled* (priced, its details redacted, rolled up into its task and
+every ancestor) by :meth:`CostTracker._settle`, in recording order, by the first of:
+
+- a read of any task aggregate (``task.total_cost_usd``, ...: see ``_models``), so a
+  task's totals are current whenever they are read, on any thread;
+- the end of a task, ``flush()``, ``close()``;
+- the store's writer, before it writes the batch the record is in (at most about a
+  second later; see ``store._store``).
+
+A call is priced with the prices its engine had when it was made (the record keeps the
+engine's snapshot). Settling drops the trailing fields, leaving a :data:`Record`: the
+:class:`Event` fields in their declared order, except that ``event_id`` is the id's
+128-bit integer and ``occurred_at`` a ``time.time_ns()`` value. The store's writer turns
+records into rows directly, in batches.
 """
 
 from __future__ import annotations
@@ -21,12 +32,23 @@ from typing import Any
 from ._ids import uuid_of
 from ._models import Event
 
-__all__ = ["Record", "build"]
+__all__ = ["PENDING", "Record", "build", "settle"]
 
 #: The values of one event, in :class:`Event` field order (see the module docstring).
-Record = tuple[Any, ...]
+Record = list[Any]
+#: The length of a settled record. A pending one has five more fields: the
+#: ``TrackedTask`` it was recorded in, the ``PricingEngine`` (None: the cost is known),
+#: the engine's price snapshot, the 1-hour cache-write tokens and the service tier.
+RECORD_LENGTH = 25
+PENDING = RECORD_LENGTH + 5
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def settle(record: Any) -> None:
+    """Settle ``record`` (and everything recorded before it) if it is still pending."""
+    if type(record) is list and len(record) > RECORD_LENGTH:
+        record[RECORD_LENGTH]._tracker._settle()
 
 
 def build(record: Record) -> Event:

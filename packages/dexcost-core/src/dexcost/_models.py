@@ -47,6 +47,56 @@ class Task:
     _live: TrackedTask | None = field(default=None, repr=False, compare=False)
 
 
+class _Settled:
+    """A :class:`Task` aggregate that is current whenever it is read.
+
+    dexcost's instrumentation defers pricing and roll-up (see ``dexcost._deferred``);
+    reading an aggregate of a task that has a live handle first settles its tracker's
+    pending records, on whatever thread reads it. The value lives in the instance's
+    ``__dict__`` under the same name (the roll-up writes it there directly).
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, task: Task | None, owner: type | None = None) -> Any:
+        if task is None:
+            return self
+        values = task.__dict__
+        live = values.get("_live")
+        if live is not None:
+            tracker = live._tracker
+            if tracker._pending or tracker._settling:
+                tracker._settle()
+        try:
+            return values[self.name]
+        except KeyError:  # a Task made without __init__
+            raise AttributeError(self.name) from None
+
+    def __set__(self, task: Task, value: Any) -> None:
+        task.__dict__[self.name] = value
+
+
+#: The aggregates a task's events roll up into.
+AGGREGATES = (
+    "total_cost_usd",
+    "llm_cost_usd",
+    "external_cost_usd",
+    "compute_cost_usd",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cached_tokens",
+    "total_cache_creation_tokens",
+    "retry_count",
+    "retry_cost_usd",
+    "event_count",
+)
+for _name in AGGREGATES:
+    setattr(Task, _name, _Settled(_name))
+
+
 @dataclass(eq=False, slots=True)
 class Event:
     """One cost-generating action inside a task (an LLM call, a paid API call, ...).

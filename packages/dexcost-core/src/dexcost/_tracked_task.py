@@ -16,9 +16,11 @@ from ._models import Event, Task
 from ._money import ZERO, MoneyInput, to_money
 from ._retry import model_key
 from .pricing import PricingEngine
+from .store._store import take_snapshot
 
 if TYPE_CHECKING:
     from ._tracker import CostTracker
+    from .pricing._engine import _Snapshot
 
 _COST_EVENT_TYPES = ("external_cost", "compute_cost")
 _END_STATUSES = ("success", "failed")
@@ -61,7 +63,9 @@ class TrackedTask:
         if not getattr(self, "_ended", True):
             # Keep what it recorded: the row is rewritten with its final totals.
             with contextlib.suppress(Exception):  # nothing may escape a finaliser
-                self._tracker.store.put_task(self.task)
+                snapshot = take_snapshot(self.task)  # never waits: it may run anywhere
+                if snapshot is not None:
+                    self._tracker.store.put_snapshot(snapshot, wait=False)
             warnings.warn(
                 f"dexcost task {self.task.task_type!r} ({self.task.task_id}) was never ended: "
                 "call end() exactly once (or use `with dexcost.task(...)`); it is stored "
@@ -307,7 +311,7 @@ class TrackedTask:
 
         The names come from the catalog; the amount, read from the response, is checked
         as :meth:`record_cost` checks it. ``info`` is handed over as the details. No
-        :class:`Event` is built: the store's writer makes the row (see ``_deferred``).
+        :class:`Event` is built and the roll-up is deferred (see ``_deferred``).
         """
         cost = to_money(amount)
         tracker = self._tracker
@@ -316,9 +320,8 @@ class TrackedTask:
             return
         task = self.task
         now = _time_ns()
-        tracker._emit_record(
-            self,
-            (
+        tracker._defer(
+            [
                 id_at(now),
                 task.task_id,
                 "external_cost",
@@ -344,7 +347,12 @@ class TrackedTask:
                 task.project_id,
                 task.task_type,
                 info,
-            ),
+                self,
+                None,  # priced already
+                None,
+                0,
+                None,
+            ]
         )
 
     def _record_llm(
@@ -377,6 +385,7 @@ class TrackedTask:
         tracker = self._tracker
         cost, confidence, source, version = _price(
             tracker.pricing,
+            None,
             provider,
             model,
             tin,
@@ -448,11 +457,18 @@ class TrackedTask:
         source: str | None,
     ) -> None:
         """:meth:`_record_llm` for dexcost's own instrumentation, which never hands the
-        event back: priced and rolled up now, no :class:`Event` built (the store's writer
-        makes the row; see ``_deferred``). With the retry heuristic on, in dev mode or on
-        an ended task it is :meth:`_record_llm` itself."""
+        event back: its values are queued as they are, and pricing and roll-up are left
+        to whoever next needs them (see ``_deferred``). With the retry heuristic on, a
+        pricing engine of another class, in dev mode or on an ended task it is
+        :meth:`_record_llm` itself."""
         tracker = self._tracker
-        if tracker.retry_engine is not None or tracker._console or self._ended:
+        pricing = tracker.pricing
+        if (
+            tracker.retry_engine is not None
+            or tracker._console
+            or self._ended
+            or type(pricing) is not PricingEngine  # a subclass prices on the calling thread
+        ):
             self._record_llm(
                 provider,
                 model,
@@ -471,27 +487,10 @@ class TrackedTask:
                 source,
             )
             return
-        cost, confidence, source, version = _price(
-            tracker.pricing,
-            provider,
-            model,
-            tin,
-            tout,
-            cached,
-            written,
-            reasoning,
-            written_1h,
-            service_tier,
-            cost,
-            confidence,
-            source,
-            info,
-        )
         task = self.task
         now = _time_ns()
-        tracker._emit_record(
-            self,
-            (
+        tracker._defer(
+            [
                 id_at(now),
                 task.task_id,
                 "llm_call",
@@ -499,7 +498,7 @@ class TrackedTask:
                 confidence,
                 source,
                 now,
-                version,
+                None,
                 None,
                 provider,
                 model,
@@ -517,7 +516,12 @@ class TrackedTask:
                 task.project_id,
                 task.task_type,
                 info,
-            ),
+                self,
+                pricing,
+                pricing._snapshot,  # the prices as they are now, whenever it is priced
+                written_1h,
+                service_tier,
+            ]
         )
 
     def _emit(self, event: Event) -> Event:
@@ -532,6 +536,7 @@ class TrackedTask:
 
 def _price(
     pricing: PricingEngine,
+    snapshot: _Snapshot | None,
     provider: str,
     model: str,
     tin: int,
@@ -549,7 +554,8 @@ def _price(
     """Cost, confidence, source and pricing version of one LLM call.
 
     A given ``cost`` is kept (``exact``, ``manual`` unless said otherwise); else the
-    engine prices the call, and a given confidence or source still wins. The pricing
+    engine prices the call (with ``snapshot``, its prices when the call was made, or
+    those it has now when None), and a given confidence or source still wins. The pricing
     facts the event has no column for, the service tier and the 1-hour share of the
     cache writes, go into ``info`` (its details) unless the caller set them there.
     """
@@ -561,7 +567,16 @@ def _price(
         return cost, confidence or "exact", source or "manual", None
     if type(pricing) is PricingEngine:  # a subclass's own get_cost is honoured
         cost, priced_confidence, priced_source, version = pricing._price(
-            model, provider, tin, tout, cached, written, reasoning, service_tier, written_1h
+            pricing._snapshot if snapshot is None else snapshot,
+            model,
+            provider,
+            tin,
+            tout,
+            cached,
+            written,
+            reasoning,
+            service_tier,
+            written_1h,
         )
         return cost, confidence or priced_confidence, source or priced_source, version
     result = pricing.get_cost(

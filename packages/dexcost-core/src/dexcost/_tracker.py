@@ -6,9 +6,11 @@ import dataclasses
 import functools
 import inspect
 import logging
+import os
 import threading
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,26 +18,30 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import DexcostConfig
 from ._context import _context, _current_task
+from ._deferred import RECORD_LENGTH
 from ._ids import uuid7
 from ._models import Event, Task
-from ._money import MoneyInput
+from ._money import ZERO, MoneyInput
 from ._privacy import Redactor, hash_customer_id
 from ._retry import RetryHeuristicEngine
 from ._rollup import add_event, add_record, lineage, set_retry_flag
 from ._session import SessionManager
 from ._task_scope import TaskScope
-from ._tracked_task import TrackedTask
+from ._tracked_task import TrackedTask, _price
 from .pricing import CostResult, PricingEngine, RateRegistry
 from .store import LocalStore, get_store
+from .store._store import take_snapshot
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     from ._deferred import Record
+    from .pricing._engine import _Snapshot
 
 logger = logging.getLogger("dexcost")
 F = TypeVar("F", bound=Callable[..., Any])
 _utc = timezone.utc
+_trackers: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
 class CostTracker:
@@ -75,6 +81,15 @@ class CostTracker:
         self._hash_customers = config.hash_customer_id
         self._console = config.is_dev
         self._lock = threading.RLock()
+        # Held while task aggregates change: a leaf (nothing that holds it takes another
+        # lock or calls the store), so the store's writer may take it to settle records.
+        self._settle_lock = threading.RLock()
+        self._pending: deque[Record] = deque()  # recorded, not yet settled (_deferred)
+        self._defer_one = self._pending.append
+        self._settling = False
+        # Ended tasks whose totals a late-settled record moved: written again soon.
+        self._dirty: dict[uuid.UUID, Task] = {}
+        _trackers.add(self)
         self._open: weakref.WeakSet[TrackedTask] = weakref.WeakSet()
         self._instrumented: set[str] = set()
         self._closed = False
@@ -305,6 +320,8 @@ class CostTracker:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write every recorded event, and the open tasks' current totals, to the store."""
+        self._settle()
+        self._persist_dirty()
         for tracked in list(self._open):
             self._persist(tracked.task)
         return self.store.flush(timeout)
@@ -375,7 +392,7 @@ class CostTracker:
         if redactor is not None and event.details:
             event.details = redactor(event.details)
         ended_ancestors: list[Task] = []
-        with self._lock:
+        with self._lock, self._settle_lock:
             node: TrackedTask | None = tracked
             while node is not None:
                 add_event(node.task, event)
@@ -393,28 +410,67 @@ class CostTracker:
 
             print_event(event)
 
-    def _emit_record(self, tracked: TrackedTask, record: Record) -> None:
-        """:meth:`_emit` for dexcost's own instrumentation: the event's values are rolled
-        up now and queued; the store's writer makes their row (see ``_deferred``). Not
-        used in dev mode, which prints each event."""
-        redactor = self._redactor
-        if redactor is not None and record[-1]:  # the details come last
-            record = (*record[:-1], redactor(record[-1]))
-        ended_ancestors: list[Task] = []
-        with self._lock:
-            node: TrackedTask | None = tracked
-            while node is not None:
-                add_record(node.task, record)
-                if node._ended:
-                    ended_ancestors.append(node.task)
-                node = node._parent
+    def _defer(self, record: Record) -> None:
+        """:meth:`_emit` for dexcost's own instrumentation: queue a pending record (see
+        ``_deferred``); the store's writer makes its row. Not used in dev mode, which
+        prints each event."""
+        self._defer_one(record)
         self.store.put_event(record)
-        for ancestor in ended_ancestors:
-            self._persist(ancestor)
+        if self._dirty:
+            self._persist_dirty()
+
+    def _settle(self) -> None:
+        """Price and roll up every pending record, oldest first (see ``_deferred``)."""
+        with self._settle_lock:
+            pending = self._pending
+            if not pending:
+                return
+            settling, self._settling = self._settling, True
+            try:
+                while pending:
+                    self._settle_one(pending.popleft())
+            finally:
+                self._settling = settling
+
+    def _settle_one(self, record: Record) -> None:
+        tracked, engine, snapshot, written_1h, tier = record[RECORD_LENGTH:]
+        if engine is not None:
+            try:
+                record[3], record[4], record[5], record[7] = _price_record(
+                    engine, snapshot, record, written_1h, tier
+                )
+            except Exception:  # a bug in pricing must not lose the event or the others
+                logger.exception("dexcost could not price a %s call; recorded at 0", record[10])
+                record[3], record[4], record[5] = ZERO, "unknown", "unknown"
+        redactor = self._redactor
+        if redactor is not None and record[24]:  # the details come last
+            try:
+                record[24] = redactor(record[24])
+            except Exception:
+                logger.exception("dexcost could not redact an event's details; dropped them")
+                record[24] = {}
+        node: TrackedTask | None = tracked
+        while node is not None:
+            task = node.task
+            add_record(task, record)
+            if node._ended:  # a child that outlives its parent still rolls up
+                self._dirty[task.task_id] = task
+            node = node._parent
+        del record[RECORD_LENGTH:]  # last: a record this short is settled
+
+    def _persist_dirty(self) -> None:
+        """Write again the ended tasks whose totals late records moved."""
+        while self._dirty:
+            try:
+                _, task = self._dirty.popitem()
+            except KeyError:  # another thread took the last one
+                return
+            self._persist(task)
 
     def _end_task(self, tracked: TrackedTask, status: str, error_type: str | None) -> None:
         task = tracked.task
         with self._lock:
+            self._settle()  # its own records, before it is marked ended
             if tracked.ended:
                 raise RuntimeError(
                     f"task {task.task_type!r} ({task.task_id}) was already ended; "
@@ -432,8 +488,15 @@ class CostTracker:
             print_task(task)
 
     def _persist(self, task: Task) -> None:
+        # Settled and copied under the settle lock (a consistent copy); queued under the
+        # task lock (in order) without waiting for the writer, which may need the settle
+        # lock for its batch.
         with self._lock:
-            self.store.put_task(task)
+            with self._settle_lock:
+                self._settle()
+                snapshot = take_snapshot(task)
+            if snapshot is not None:
+                self.store.put_snapshot(snapshot, wait=False)
 
     def _unflag_retry(self, tracked: TrackedTask, event_id: uuid.UUID | None) -> Event | None:
         with self._lock:
@@ -478,3 +541,62 @@ class CostTracker:
         for node in lineage(tracked):
             if node.ended:  # open tasks are written at end() and flush()
                 self._persist(node.task)
+
+
+def _price_record(
+    engine: PricingEngine,
+    snapshot: _Snapshot,
+    record: Record,
+    written_1h: int,
+    tier: str | None,
+) -> tuple[Decimal, str, str, str | None]:
+    """Cost, confidence, source and pricing version of a pending ``llm_call`` record."""
+    return _price(
+        engine,
+        snapshot,
+        record[9],
+        record[10],
+        record[11],
+        record[12],
+        record[13],
+        record[14],
+        record[15] or 0,
+        written_1h,
+        tier,
+        record[3],
+        record[4],
+        record[5],
+        record[24],
+    )
+
+
+# A fork never copies a settle in progress (a record half rolled up, a lock held by a
+# thread the child does not have): the forking thread waits for it, and the child gets
+# fresh locks.
+_forking: list[CostTracker] = []
+
+
+def _before_fork() -> None:
+    for tracker in list(_trackers):
+        tracker._settle_lock.acquire()
+        _forking.append(tracker)
+
+
+def _after_fork_in_parent() -> None:
+    while _forking:
+        _forking.pop()._settle_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    _forking.clear()
+    for tracker in list(_trackers):
+        tracker._lock = threading.RLock()
+        tracker._settle_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

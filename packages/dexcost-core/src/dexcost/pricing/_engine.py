@@ -172,6 +172,7 @@ class PricingEngine:
             cache_write_1h_tokens = _count("cache_write_1h_tokens", cache_write_1h_tokens)
         return CostResult(
             *self._price(
+                self._snapshot,
                 model,
                 provider,
                 input_tokens,
@@ -186,6 +187,7 @@ class PricingEngine:
 
     def _price(
         self,
+        snapshot: _Snapshot,
         model: str,
         provider: str | None,
         input_tokens: int,
@@ -199,9 +201,9 @@ class PricingEngine:
         """:meth:`get_cost` for counts known to be non-negative ints, as a plain tuple.
 
         The recording path calls this directly: it has checked the counts already and
-        needs the four values, not a :class:`CostResult` around them.
+        needs the four values, not a :class:`CostResult` around them. ``snapshot`` is the
+        engine's prices when the call was made (a call priced later keeps them).
         """
-        snapshot = self._snapshot
         try:
             price = snapshot.cache[(model, provider)]
         except KeyError:

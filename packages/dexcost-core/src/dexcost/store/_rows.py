@@ -62,7 +62,7 @@ def event_rows(events: Sequence[Event | Record]) -> tuple[list[Row], list[Event 
     e: Any
     for e in events:
         try:
-            record = type(e) is tuple
+            record = type(e) is list
             if record:
                 (
                     eid,

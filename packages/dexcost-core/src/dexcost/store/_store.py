@@ -26,7 +26,7 @@ import weakref
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
-from dexcost._deferred import Record
+from dexcost._deferred import PENDING, Record, settle
 from dexcost._models import Event, Task
 
 from ._connect import open_write_connection
@@ -71,6 +71,16 @@ _NEVER = float("inf")
 #: The due time of a writer asleep in the queue: long past, so the next put acts on it.
 _ASLEEP = float("-inf")
 _monotonic = time.monotonic
+
+
+def take_snapshot(task: Task) -> TaskSnapshot | None:
+    """A copy of ``task``'s fields as they are now, for :meth:`LocalStore.put_snapshot`;
+    None (logged) when it cannot be copied."""
+    try:
+        return TaskSnapshot(task)
+    except Exception:
+        log.exception("dexcost could not copy task %r; it was not stored", task)
+        return None
 
 
 def _next_due() -> float:
@@ -131,15 +141,17 @@ class LocalStore:
 
     def put_task(self, task: Task) -> None:
         """Queue an upsert of ``task`` as it is now (its fields are copied at once)."""
-        try:
-            snapshot = TaskSnapshot(task)
-        except Exception:
-            log.exception("dexcost could not copy task %r; it was not stored", task)
-            return
+        snapshot = take_snapshot(task)
+        if snapshot is not None:
+            self.put_snapshot(snapshot)
+
+    def put_snapshot(self, snapshot: TaskSnapshot, *, wait: bool = True) -> None:
+        """Queue an upsert of a task copied with :func:`take_snapshot`. With ``wait``
+        False it never waits for the writer (see :meth:`_catch_up`)."""
         self._put(snapshot)
         if self._state is not _RUNNING:
             self._not_running()
-        elif _monotonic() > self._due or self._size() >= HIGH_WATER:
+        elif wait and (_monotonic() > self._due or self._size() >= HIGH_WATER):
             self._catch_up()
 
     # --- control ---------------------------------------------------------------------
@@ -313,7 +325,12 @@ class LocalStore:
                 markers.append(item)  # type: ignore[arg-type]
             elif item is _STOP:
                 stop = True
-            else:  # an Event, or a deferred record (a tuple)
+            else:  # an Event, or a deferred record (a list)
+                if kind is list and len(item) == PENDING:  # type: ignore[arg-type]
+                    try:
+                        settle(item)
+                    except Exception:  # pragma: no cover - settling logs its own failures
+                        log.exception("dexcost could not settle a recorded event")
                 events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True

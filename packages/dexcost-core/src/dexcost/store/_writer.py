@@ -59,7 +59,7 @@ def event_rows(events: Sequence[Event | Record]) -> list[Row]:
     """Convert events to rows; a record the fast conversion rejects goes the lenient way."""
     rows, slow = _convert_events(events)
     for item in slow:
-        if type(item) is tuple:  # a deferred record: the lenient way takes its Event
+        if type(item) is list:  # a deferred record: the lenient way takes its Event
             try:
                 e = build(item)
             except Exception:
