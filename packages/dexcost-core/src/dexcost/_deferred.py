@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._ids import uuid_of
-from ._models import Event
+from ._models import Event, Task
 
 __all__ = ["PENDING", "Record", "build", "settle"]
 
@@ -45,10 +45,13 @@ PENDING = RECORD_LENGTH + 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def settle(record: Any) -> None:
-    """Settle ``record`` (and everything recorded before it) if it is still pending."""
-    if type(record) is list and len(record) > RECORD_LENGTH:
-        record[RECORD_LENGTH]._tracker._settle()
+def settle(record: Any) -> list[Task]:
+    """Settle pending ``record`` and everything its tracker recorded before it; the
+    ended tasks whose totals that moved (the store's writer writes them again)."""
+    tracker = record[RECORD_LENGTH]._tracker
+    tracker._settle()
+    tasks: list[Task] = tracker._take_dirty()
+    return tasks
 
 
 def build(record: Record) -> Event:

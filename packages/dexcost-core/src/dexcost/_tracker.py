@@ -458,13 +458,18 @@ class CostTracker:
             node = node._parent
         del record[RECORD_LENGTH:]  # last: a record this short is settled
 
-    def _persist_dirty(self) -> None:
-        """Write again the ended tasks whose totals late records moved."""
+    def _take_dirty(self) -> list[Task]:
+        """The ended tasks whose totals late records moved, to be written again."""
+        tasks = []
         while self._dirty:
             try:
-                _, task = self._dirty.popitem()
+                tasks.append(self._dirty.popitem()[1])
             except KeyError:  # another thread took the last one
-                return
+                break
+        return tasks
+
+    def _persist_dirty(self) -> None:
+        for task in self._take_dirty():
             self._persist(task)
 
     def _end_task(self, tracked: TrackedTask, status: str, error_type: str | None) -> None:
@@ -482,6 +487,7 @@ class CostTracker:
             task.ended_at = datetime.now(_utc)
         self._open.discard(tracked)
         self._persist(task)
+        self._persist_dirty()
         if self._console:
             from ._console import print_task
 

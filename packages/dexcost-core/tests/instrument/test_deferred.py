@@ -249,19 +249,26 @@ def test_a_pricing_failure_records_the_call_at_zero(
     ]
 
 
+@pytest.mark.parametrize("written_by", ["child.end()", "the writer's next batch"])
 def test_a_child_that_outlives_its_parent_still_rolls_up_into_its_row(
-    tracker: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any
+    tracker: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, written_by: str
 ) -> None:
+    """The ended parent's stored row is rewritten with the child's later call, whether
+    the child ends or nothing but the store's writer runs (no read, no flush())."""
     parent = tracker.start_task("ticket")
     child = tracker.start_task("follow_up", parent=parent)
     parent.end()
     with dexcost.task_context(child.task):
         _call(client, fake_api)
-    child.end()
-    tracker.flush()
+    if written_by == "child.end()":
+        child.end()
+    assert tracker.store.flush(5)
     (row,) = _rows(tracker.store.path, "tasks", parent.task_id)
     assert Decimal(row["total_cost_usd"]) == _price(tracker)
+    assert row["event_count"] == 1
     assert parent.task.total_cost_usd == _price(tracker)
+    if written_by != "child.end()":
+        child.end()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -328,7 +328,10 @@ class LocalStore:
             else:  # an Event, or a deferred record (a list)
                 if kind is list and len(item) == PENDING:  # type: ignore[arg-type]
                     try:
-                        settle(item)
+                        for task in settle(item):  # ended ancestors it rolled into
+                            snapshot = take_snapshot(task)
+                            if snapshot is not None:
+                                tasks.append(snapshot)
                     except Exception:  # pragma: no cover - settling logs its own failures
                         log.exception("dexcost could not settle a recorded event")
                 events.append(item)  # type: ignore[arg-type]
