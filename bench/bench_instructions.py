@@ -11,12 +11,16 @@ path can be judged by it when the clock cannot tell it from the host.
 Same calls and fake transport as ``bench_instrument.py``. String hashing is fixed
 (``PYTHONHASHSEED=0``) and the cyclic garbage collector is paused for the counted calls,
 so that the two runs differ only by the N calls (collections are in the timed figures).
-Instructions in other threads (dexcost's store writer) are not counted: under valgrind a
-call takes about 50 times as long, so the writer's clock-driven batches would be counted
-at the wrong size. Caches are not simulated for the same reason (valgrind runs the
-threads on one simulated cache), and because the count is what repeats: a µs figure is
-instructions and cache misses together, and dexcost's few instructions per call run
-cold (see ``packages/dexcost-core/docs/instrumentation.md``).
+The first count is the calling thread's. dexcost prices and rolls up a call later, off
+that thread (see ``packages/dexcost-core/docs/instrumentation.md``), so each child ends by
+letting the store's writer settle and write everything it recorded, then leaves without
+running exit hooks; the "all threads" column adds the other threads' instructions (the
+writer's pricing, roll-up and SQLite inserts), divided by the calls as well. Under
+valgrind a call takes about 50 times as long and the writer's one-second clock sees
+larger batches than it would, so that column is a guide, not a figure to hold to 0.1%.
+Caches are not simulated (valgrind runs the threads on one simulated cache, and the
+count is what repeats): a µs figure is instructions and cache misses together, and
+dexcost's few instructions per call run cold (see the same document).
 
 Read the rows against "dexcost (init, no patch)" as well as the baseline. Importing more
 code shifts the version tags CPython gives to types, and with them which lookups collide
@@ -98,6 +102,7 @@ def http_child(case: int, capture: bool, calls: int) -> None:
     gc.disable()
     for _ in range(calls):
         send(method, url)
+    _leave()
 
 
 def child(name: str, calls: int) -> None:
@@ -114,10 +119,24 @@ def child(name: str, calls: int) -> None:
     gc.disable()
     for _ in range(calls):
         call()
+    _leave()
 
 
-def _main_thread_instructions(path: Path) -> int:
-    """The instruction total of the main thread's callgrind file."""
+def _leave() -> None:
+    """Have dexcost's writer settle and write what was recorded (the calling thread only
+    waits), then exit at once: exit hooks would do that work on the calling thread."""
+    if "dexcost" in sys.modules:
+        from dexcost import get_tracker
+
+        tracker = get_tracker()
+        if tracker is not None:
+            tracker.store.flush()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _instructions(path: Path) -> int:
+    """The instruction total of one thread's callgrind file."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.startswith("summary:"):
@@ -125,8 +144,9 @@ def _main_thread_instructions(path: Path) -> int:
     raise RuntimeError(f"no summary in {path}")
 
 
-def _count(child_args: list[str], calls: int, out: Path) -> int | str:
-    """Main-thread instructions of one child run under callgrind, or why it failed."""
+def _count(child_args: list[str], calls: int, out: Path) -> tuple[int, int] | str:
+    """Instructions of one child run under callgrind, main thread and all threads, or
+    why it failed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [
@@ -149,12 +169,16 @@ def _count(child_args: list[str], calls: int, out: Path) -> int | str:
         return done.stderr.strip().splitlines()[-1]
     if done.returncode != 0:
         return f"failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"
-    return _main_thread_instructions(out.with_name(out.name + "-01"))
+    main = _instructions(out.with_name(out.name + "-01"))
+    return main, sum(_instructions(p) for p in out.parent.glob(out.name + "-*"))
 
 
-def measure(configs: dict[str, list[str]], n: int, jobs: int) -> dict[str, float | str]:
-    """Per-call main-thread instructions of every config (its name: its child's arguments):
-    (W + n calls - W calls) / n."""
+Counts = tuple[float, float]  # per call: calling thread, all threads
+
+
+def measure(configs: dict[str, list[str]], n: int, jobs: int) -> dict[str, Counts | str]:
+    """Per-call instructions of every config (its name: its child's arguments), on the
+    calling thread and on all threads: (W + n calls - W calls) / n."""
     work = Path(tempfile.mkdtemp(prefix="dexcost-bench-instr-"))
     runs = [(name, calls) for name in configs for calls in (0, n)]
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
@@ -164,33 +188,34 @@ def measure(configs: dict[str, list[str]], n: int, jobs: int) -> dict[str, float
         }
         done = {run: f.result() for run, f in futures.items()}
     shutil.rmtree(work, ignore_errors=True)
-    result: dict[str, float | str] = {}
+    result: dict[str, Counts | str] = {}
     for name in configs:
         short, full = done[(name, 0)], done[(name, n)]
         if isinstance(short, str) or isinstance(full, str):
             result[name] = short if isinstance(short, str) else str(full)
             continue
-        result[name] = (full - short) / n
+        result[name] = ((full[0] - short[0]) / n, (full[1] - short[1]) / n)
     return result
 
 
-def table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
+def table(result: dict[str, Counts | str]) -> list[tuple[str, ...]]:
     base, init, ours = (result[c] for c in (CONFIGS[0], CONFIGS[1], "dexcost"))
     if isinstance(base, str):
         raise SystemExit(f"bench_instructions: the baseline did not run: {base}")
     rows: list[tuple[str, ...]] = []
     for name in CONFIGS:
-        ir = result[name]
-        if isinstance(ir, str):
-            rows.append((name, "-", "-", "-", "-", "-", ir))
+        counts = result[name]
+        if isinstance(counts, str):
+            rows.append((name, "-", "-", "-", "-", "-", "-", counts))
             continue
+        ir, every = counts
         if name == CONFIGS[0]:
-            rows.append((name, f"{ir:,.0f}", "-", "-", "-", "-", ""))
+            rows.append((name, f"{ir:,.0f}", "-", "-", "-", "-", "-", ""))
             continue
-        extra = ir - base
+        extra = ir - base[0]
         times = (
-            f"{extra / (ours - base):.1f}"
-            if not isinstance(ours, str) and ours > base and name in PEERS
+            f"{extra / (ours[0] - base[0]):.1f}"
+            if not isinstance(ours, str) and ours[0] > base[0] and name in PEERS
             else "-"
         )
         rows.append(
@@ -198,25 +223,42 @@ def table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
                 name,
                 f"{ir:,.0f}",
                 f"{extra:+,.0f}",
-                "-" if isinstance(init, str) else f"{ir - init:+,.0f}",
-                f"×{ir / base:.3f}",
+                "-" if isinstance(init, str) else f"{ir - init[0]:+,.0f}",
+                f"×{ir / base[0]:.3f}",
                 times,
+                f"{every - base[1]:+,.0f}",
                 "",
             )
         )
     return rows
 
 
-def http_table(result: dict[str, float | str]) -> list[tuple[str, ...]]:
+def http_table(result: dict[str, Counts | str]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for library, label, _, _ in HTTP_CASES:
         off, on = result[f"{library}, {label}, off"], result[f"{library}, {label}, on"]
         if isinstance(off, str) or isinstance(on, str):
             rows.append(
-                (f"{library}, {label}", "-", "-", "-", str(off if isinstance(off, str) else on))
+                (
+                    f"{library}, {label}",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    str(off if isinstance(off, str) else on),
+                )
             )
             continue
-        rows.append((f"{library}, {label}", f"{off:,.0f}", f"{on:,.0f}", f"{on - off:+,.0f}", ""))
+        rows.append(
+            (
+                f"{library}, {label}",
+                f"{off[0]:,.0f}",
+                f"{on[0]:,.0f}",
+                f"{on[0] - off[0]:+,.0f}",
+                f"{on[1] - off[1]:+,.0f}",
+                "",
+            )
+        )
     return rows
 
 
@@ -251,12 +293,21 @@ def main() -> None:
             "Instructions per request on the calling thread, HTTP capture off and on "
             f"(CPython {version}, callgrind, {n} counted requests after {WARMUP} warm-up)"
         )
-        head = ("request", "capture off", "capture on", "added", "")
+        head = ("request", "capture off", "capture on", "added", "added, all threads", "")
         print(grid(head, http_table(measure(configs, n, args.jobs))))
         return
     n = args.n or 200
     rows = table(measure({name: ["--child", name] for name in CONFIGS}, n, args.jobs))
-    head = ("config", "instr/call", "Δ baseline", "Δ init", "ratio", "Δ / dexcost's Δ", "")
+    head = (
+        "config",
+        "instr/call",
+        "Δ baseline",
+        "Δ init",
+        "ratio",
+        "Δ / dexcost's Δ",
+        "Δ baseline, all threads",
+        "",
+    )
     print(
         "Instructions per openai chat.completions.create on the calling thread "
         f"(CPython {version}, callgrind, {n} counted calls after {WARMUP} warm-up calls)"
