@@ -141,7 +141,7 @@ def _layer_rows() -> list[tuple[str, str, str]]:
         prepared = requests.Request("GET", url).prepare()
         _, added = _alternate(lambda p=prepared: sender.send(p), on, off)  # type: ignore[misc]
         note = f"target {target} µs" if target.startswith("≤") else "target: as a small body"
-        rows.append((f"capture layer, {label}", f"+{added:.2f} µs", note))
+        rows.append((f"capture layer, {label}", f"{added:+.2f} µs", note))
     body = _BODIES["large"]
     parse = _per_call_us(lambda: json.loads(body), 20)
     rows.append(("json.loads of that 1 MiB body (reference)", f"{parse:.0f} µs", "not paid"))
@@ -164,7 +164,7 @@ def _client_rows() -> list[tuple[str, str, str]]:
     rows = []
     for label, func, lib in cases:
         base, added = _alternate(func, lambda lib=lib: track_http(libraries=[lib]), untrack_http)  # type: ignore[misc]
-        rows.append((f"{label} (in-process)", f"+{added:.2f} µs", f"request alone {base:.0f} µs"))
+        rows.append((f"{label} (in-process)", f"{added:+.2f} µs", f"request alone {base:.0f} µs"))
     return rows
 
 
@@ -202,7 +202,7 @@ def _loopback_rows() -> list[tuple[str, str, str]]:
                 rounds=11,
             )
             note = f"request alone {base:.0f} µs"
-            rows.append((f"requests, {label} (loopback)", f"+{added:.2f} µs", note))
+            rows.append((f"requests, {label} (loopback)", f"{added:+.2f} µs", note))
     finally:
         socket.getaddrinfo = real
         httpd.shutdown()
