@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any
 
 from dexcost._deferred import Record
-from dexcost._models import Event, Task
+from dexcost._models import AGGREGATES, Event, Task
 
 from ._values import (
     _E12,
@@ -296,17 +296,7 @@ TASK_FIELDS = (
     "status",
     "started_at",
     "ended_at",
-    "total_cost_usd",
-    "llm_cost_usd",
-    "external_cost_usd",
-    "compute_cost_usd",
-    "total_input_tokens",
-    "total_output_tokens",
-    "total_cached_tokens",
-    "total_cache_creation_tokens",
-    "retry_count",
-    "retry_cost_usd",
-    "event_count",
+    *AGGREGATES,
     "error_type",
 )
 _TASK_GETTER = attrgetter(*TASK_FIELDS)
