@@ -33,6 +33,8 @@ about 10 minutes on 2 cores.
 
     python bench/bench_instructions.py            # 200 counted calls per config
     python bench/bench_instructions.py --n 400    # steadier, twice as long
+    python bench/bench_instructions.py --repeat 3 # median of three counts per config
+                                                  # (a rare count is off by ~200k)
     python bench/bench_instructions.py --http     # HTTP capture instead (bench_http.py's
                                                   # in-process clients), 1000 requests
 """
@@ -44,6 +46,7 @@ import concurrent.futures
 import gc
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -176,11 +179,14 @@ def _count(child_args: list[str], calls: int, out: Path) -> tuple[int, int] | st
 Counts = tuple[float, float]  # per call: calling thread, all threads
 
 
-def measure(configs: dict[str, list[str]], n: int, jobs: int) -> dict[str, Counts | str]:
+def measure(
+    configs: dict[str, list[str]], n: int, jobs: int, repeat: int = 1
+) -> dict[str, Counts | str]:
     """Per-call instructions of every config (its name: its child's arguments), on the
-    calling thread and on all threads: (W + n calls - W calls) / n."""
+    calling thread and on all threads: (W + n calls - W calls) / n, the median over
+    ``repeat`` pairs of runs."""
     work = Path(tempfile.mkdtemp(prefix="dexcost-bench-instr-"))
-    runs = [(name, calls) for name in configs for calls in (0, n)]
+    runs = [(name, calls, r) for name in configs for calls in (0, n) for r in range(repeat)]
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         futures = {
             run: pool.submit(_count, configs[run[0]], run[1], work / f"{i}" / "callgrind.out")
@@ -190,11 +196,17 @@ def measure(configs: dict[str, list[str]], n: int, jobs: int) -> dict[str, Count
     shutil.rmtree(work, ignore_errors=True)
     result: dict[str, Counts | str] = {}
     for name in configs:
-        short, full = done[(name, 0)], done[(name, n)]
-        if isinstance(short, str) or isinstance(full, str):
-            result[name] = short if isinstance(short, str) else str(full)
-            continue
-        result[name] = ((full[0] - short[0]) / n, (full[1] - short[1]) / n)
+        main: list[float] = []
+        every: list[float] = []
+        for r in range(repeat):
+            short, full = done[(name, 0, r)], done[(name, n, r)]
+            if isinstance(short, str) or isinstance(full, str):
+                result[name] = short if isinstance(short, str) else str(full)
+                break
+            main.append((full[0] - short[0]) / n)
+            every.append((full[1] - short[1]) / n)
+        else:
+            result[name] = (statistics.median(main), statistics.median(every))
     return result
 
 
@@ -266,6 +278,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", type=int, help="counted calls per config (200; --http 1000)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="pairs of runs per config, median taken (1)"
+    )
     parser.add_argument("--http", action="store_true", help="HTTP capture per request")
     parser.add_argument("--child")
     parser.add_argument("--http-child", type=int)
@@ -293,11 +308,12 @@ def main() -> None:
             "Instructions per request on the calling thread, HTTP capture off and on "
             f"(CPython {version}, callgrind, {n} counted requests after {WARMUP} warm-up)"
         )
-        head = ("request", "capture off", "capture on", "added", "added, all threads", "")
-        print(grid(head, http_table(measure(configs, n, args.jobs))))
+        http_head = ("request", "capture off", "capture on", "added", "added, all threads", "")
+        print(grid(http_head, http_table(measure(configs, n, args.jobs, args.repeat))))
         return
     n = args.n or 200
-    rows = table(measure({name: ["--child", name] for name in CONFIGS}, n, args.jobs))
+    configs = {name: ["--child", name] for name in CONFIGS}
+    rows = table(measure(configs, n, args.jobs, args.repeat))
     head = (
         "config",
         "instr/call",
