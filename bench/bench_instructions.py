@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import gc
 import os
 import shutil
@@ -50,7 +51,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import bench_instrument as timed
 from _timing import grid
@@ -99,13 +102,7 @@ def http_child(case: int, capture: bool, calls: int) -> None:
         session = requests.Session()
         session.mount("http://", bench_http.CannedAdapter())
         send = session.request
-    for _ in range(WARMUP):
-        send(method, url)
-    gc.collect()
-    gc.disable()
-    for _ in range(calls):
-        send(method, url)
-    _leave()
+    _run(functools.partial(send, method, url), calls)
 
 
 def child(name: str, calls: int) -> None:
@@ -115,19 +112,19 @@ def child(name: str, calls: int) -> None:
     except ImportError as exc:
         print(f"not installed ({exc.name})", file=sys.stderr)
         raise SystemExit(3) from None
-    call = timed._call(timed._client(), False)
+    _run(timed._call(timed._client(), False), calls)
+
+
+def _run(call: Callable[[], Any], calls: int) -> None:
+    """Warm up, make ``calls`` counted calls with the cyclic GC paused, then have
+    dexcost's writer settle and write what was recorded (the calling thread only waits)
+    and exit at once: exit hooks would do that work on the calling thread."""
     for _ in range(WARMUP):
         call()
     gc.collect()
     gc.disable()
     for _ in range(calls):
         call()
-    _leave()
-
-
-def _leave() -> None:
-    """Have dexcost's writer settle and write what was recorded (the calling thread only
-    waits), then exit at once: exit hooks would do that work on the calling thread."""
     if "dexcost" in sys.modules:
         from dexcost import get_tracker
 

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from ._deferred import Record
-    from .pricing._engine import _Snapshot
 
 logger = logging.getLogger("dexcost")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -436,8 +435,22 @@ class CostTracker:
         tracked, engine, snapshot, written_1h, tier = record[RECORD_LENGTH:]
         if engine is not None:
             try:
-                record[3], record[4], record[5], record[7] = _price_record(
-                    engine, snapshot, record, written_1h, tier
+                record[3], record[4], record[5], record[7] = _price(
+                    engine,
+                    snapshot,
+                    record[9],  # provider, model, tokens: input, output, cached, written
+                    record[10],
+                    record[11],
+                    record[12],
+                    record[13],
+                    record[14],
+                    record[15] or 0,  # reasoning
+                    written_1h,
+                    tier,
+                    record[3],  # cost, confidence and source as given (None: priced)
+                    record[4],
+                    record[5],
+                    record[24],  # the details, where the pricing facts go
                 )
             except Exception:  # a bug in pricing must not lose the event or the others
                 logger.exception("dexcost could not price a %s call; recorded at 0", record[10])
@@ -547,33 +560,6 @@ class CostTracker:
         for node in lineage(tracked):
             if node.ended:  # open tasks are written at end() and flush()
                 self._persist(node.task)
-
-
-def _price_record(
-    engine: PricingEngine,
-    snapshot: _Snapshot,
-    record: Record,
-    written_1h: int,
-    tier: str | None,
-) -> tuple[Decimal, str, str, str | None]:
-    """Cost, confidence, source and pricing version of a pending ``llm_call`` record."""
-    return _price(
-        engine,
-        snapshot,
-        record[9],
-        record[10],
-        record[11],
-        record[12],
-        record[13],
-        record[14],
-        record[15] or 0,
-        written_1h,
-        tier,
-        record[3],
-        record[4],
-        record[5],
-        record[24],
-    )
 
 
 # A fork never copies a settle in progress (a record half rolled up, a lock held by a
