@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -143,6 +145,38 @@ def test_explicit_tracker_receives_the_costs(
         other.close()
 
 
+def test_a_tracker_subclass_sees_captured_calls_through_record_cost(
+    server: Any, tracker: Any, tmp_path: Path, price: Any
+) -> None:
+    server.route("/search.json", {})
+    seen: list[tuple[str, Decimal, dict[str, Any]]] = []
+
+    class Tagging(dexcost.CostTracker):
+        def record_cost(self, service: str, cost_usd: Any, **kwargs: Any) -> Any:
+            seen.append((service, cost_usd, dict(kwargs)))
+            kwargs["details"] = {**kwargs["details"], "team": "search"}
+            return super().record_cost(service, cost_usd, **kwargs)
+
+    other = Tagging(buffer_path=str(tmp_path / "other.db"), auto_instrument=[])
+    try:
+        track_http(other)
+        with other.task("t") as task:
+            requests.get(server.url("serpapi.com", "/search.json?q=x"))
+        [(service, cost, kwargs)] = seen
+        assert (service, cost) == ("serpapi", price("serpapi"))
+        assert kwargs["cost_confidence"] == "estimated"
+        assert kwargs["pricing_source"] == "service_catalog"
+        assert kwargs["pricing_version"] == get_default_catalog().version
+        assert kwargs["details"]["path"] == "/search.json"
+        assert task.task.external_cost_usd == price("serpapi")
+        other.flush()
+        with sqlite3.connect(tmp_path / "other.db") as con:
+            [(details,)] = con.execute("SELECT details FROM events").fetchall()
+        assert json.loads(details)["team"] == "search"
+    finally:
+        other.close()
+
+
 # -- domain rates --------------------------------------------------------------------------
 
 
@@ -222,8 +256,8 @@ def test_framework_call_covered_only_when_http_records(server: Any, tracker: Any
 def test_internal_error_never_reaches_the_user(server: Any, tracker: Any) -> None:
     server.route("/search.json", {"ok": 1})
 
-    class Broken:
-        def current(self) -> Any:
+    class Broken:  # a stand-in for the tracker: captured calls go to its record_cost
+        def record_cost(self, *args: Any, **kwargs: Any) -> Any:
             raise LookupError("no task store")
 
     track_http(Broken())  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _api, _guard, _scope
+from dexcost._tracker import CostTracker as _CostTracker
 from dexcost.catalog import (
     CostExtractionResult,
     PricedService,
@@ -120,12 +121,26 @@ class Call:
             "latency_ms": self.latency_ms,
         }
         catalog = priced.catalog if priced.entry is not None else None
-        self.tracker.current()._record_priced(
+        version = catalog.version if catalog is not None else None
+        tracker = self.tracker
+        if type(tracker) is not _CostTracker:
+            # A subclass (or a stand-in) sees the call through its public method, as an
+            # instrumented LLM call goes through its ``record_llm_call``.
+            tracker.record_cost(
+                result.service_name,
+                result.amount,
+                cost_confidence=result.confidence,
+                pricing_source=result.pricing_source,
+                pricing_version=version,
+                details=details,
+            )
+            return
+        tracker.current()._record_priced(
             result.service_name,
             result.amount,
             result.confidence,
             result.pricing_source,
-            catalog.version if catalog is not None else None,
+            version,
             details,
         )
 
