@@ -38,7 +38,10 @@ __all__ = ["PENDING", "Record", "build", "settle"]
 Record = list[Any]
 #: The length of a settled record. A pending one has five more fields: the
 #: ``TrackedTask`` it was recorded in, the ``PricingEngine`` (None: the cost is known),
-#: the engine's price snapshot, the 1-hour cache-write tokens and the service tier.
+#: the engine's price snapshot, the 1-hour cache-write tokens and the service tier. An
+#: HTTP call priced from its response body has its ``PricedService`` and the body in
+#: place of the engine and the snapshot; if that prices it to zero with some confidence
+#: (a free call) settling sets its event type to None: no event, and not written.
 RECORD_LENGTH = 25
 PENDING = RECORD_LENGTH + 5
 

@@ -20,6 +20,7 @@ from .store._store import take_snapshot
 
 if TYPE_CHECKING:
     from ._tracker import CostTracker
+    from .catalog import PricedService
     from .pricing._engine import _Snapshot
 
 _COST_EVENT_TYPES = ("external_cost", "compute_cost")
@@ -350,6 +351,62 @@ class TrackedTask:
                 self,
                 None,  # priced already
                 None,
+                0,
+                None,
+            ]
+        )
+
+    def _record_priced_later(
+        self, priced: PricedService, body: bytes, version: str | None, info: dict[str, Any]
+    ) -> None:
+        """An external cost whose price is in the HTTP response ``body``: queued as it
+        is, priced when settled (see ``_deferred``); a call that then prices to zero with
+        some confidence is no event. In dev mode or on an ended task it is priced now."""
+        tracker = self._tracker
+        if tracker._console or self._ended:
+            result = priced.extract_cost(None, body)
+            if result.amount or result.confidence == "unknown":
+                self._record_priced(
+                    result.service_name,
+                    result.amount,
+                    result.confidence,
+                    result.pricing_source,
+                    version,
+                    info,
+                )
+            return
+        task = self.task
+        now = _time_ns()
+        tracker._defer(
+            [
+                id_at(now),
+                task.task_id,
+                "external_cost",
+                None,  # cost, confidence and source: from the body, when settled
+                None,
+                None,
+                now,
+                version,
+                priced.service_name,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                False,
+                None,
+                None,
+                None,
+                task.customer_id,
+                task.project_id,
+                task.task_type,
+                info,
+                self,
+                priced,  # what prices it (the catalog entry as it was at the call)
+                body,
                 0,
                 None,
             ]

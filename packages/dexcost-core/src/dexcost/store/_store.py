@@ -334,6 +334,8 @@ class LocalStore:
                                 tasks.append(snapshot)
                     except Exception:  # pragma: no cover - settling logs its own failures
                         log.exception("dexcost could not settle a recorded event")
+                if kind is list and item[2] is None:  # type: ignore[index]
+                    continue  # settling found a free call: no event
                 events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True

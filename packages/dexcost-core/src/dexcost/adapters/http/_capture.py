@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYER",
+    "PRICE_LATER_LIMIT",
     "Call",
     "Finish",
     "Host",
@@ -45,6 +46,9 @@ __all__ = [
 
 #: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
 LAYER = "http"
+#: Bodies up to this size (bytes) that alone set a call's price are priced off the
+#: calling thread, which keeps a reference to them until then (about a second at most).
+PRICE_LATER_LIMIT = 16 * 1024
 
 #: ``host(instance, args, kwargs)``: the host (or ``host:port``) a call goes to; cheap.
 Host = Callable[[Any, tuple[Any, ...], dict[str, Any]], str]
@@ -76,6 +80,7 @@ class Call:
 
     __slots__ = (
         "_fixed",
+        "_from_body",
         "host",
         "latency_ms",
         "library",
@@ -97,6 +102,7 @@ class Call:
         #: Whether pricing reads the response body (else headers are enough).
         self.needs_body = target.needs_body
         self._fixed = target.fixed
+        self._from_body = target.from_body
 
     def record(self, status: int, headers: object, body: object) -> None:
         """Price the response and record it in the current task (or the session task).
@@ -105,24 +111,36 @@ class Call:
         and a redirect is billed, if at all, by the request that follows it. A call that
         prices to zero with some confidence (a poll of a running job, a free endpoint) is
         not an event; one that could not be priced is, with confidence ``unknown``.
+
+        A small body that alone sets the price (no header read) is priced later, off
+        the calling thread, like an instrumented LLM call (see ``_deferred``).
         """
         if not 200 <= status < 300:
             return
         priced = self.priced
-        result = self._fixed or priced.extract_cost(headers, body)
+        tracker = self.tracker
+        result = self._fixed
+        if result is None:
+            if (
+                self._from_body
+                and type(body) is bytes
+                and len(body) <= PRICE_LATER_LIMIT
+                and type(tracker) is _CostTracker
+            ):
+                catalog = priced.catalog
+                tracker.current()._record_priced_later(
+                    priced,
+                    body,
+                    catalog.version if catalog is not None else None,
+                    self._details(status),
+                )
+                return
+            result = priced.extract_cost(headers, body)
         if not result.amount and result.confidence != "unknown":
             return
-        details: dict[str, Any] = {
-            "library": self.library,
-            "method": self.method.upper(),
-            "host": self.host,
-            "path": self.path,
-            "status": status,
-            "latency_ms": self.latency_ms,
-        }
+        details = self._details(status)
         catalog = priced.catalog if priced.entry is not None else None
         version = catalog.version if catalog is not None else None
-        tracker = self.tracker
         if type(tracker) is not _CostTracker:
             # A subclass (or a stand-in) sees the call through its public method, as an
             # instrumented LLM call goes through its ``record_llm_call``.
@@ -144,6 +162,16 @@ class Call:
             details,
         )
 
+    def _details(self, status: int) -> dict[str, Any]:
+        return {
+            "library": self.library,
+            "method": self.method.upper(),
+            "host": self.host,
+            "path": self.path,
+            "status": status,
+            "latency_ms": self.latency_ms,
+        }
+
     def __repr__(self) -> str:
         return f"<http.Call {self.library} {self.method} {self.host}{self.path}>"
 
@@ -162,7 +190,7 @@ def authority(url: str) -> str:
 class _Target:
     """Who prices one URL, the host and path (no query) for the details, what pricing reads."""
 
-    __slots__ = ("fixed", "host", "needs_body", "path", "priced")
+    __slots__ = ("fixed", "from_body", "host", "needs_body", "path", "priced")
 
     def __init__(self, url: str, priced: PricedService) -> None:
         authority, end = split_url(url)
@@ -176,6 +204,8 @@ class _Target:
         entry = priced.entry
         if entry is None or not (entry.needs_body or entry.header_fields):
             self.fixed = priced.extract_cost(None, None)
+        #: Priced from the body alone: the body is all a later pricing needs to keep.
+        self.from_body = entry is not None and entry.needs_body and not entry.header_fields
 
 
 class _Prices:
