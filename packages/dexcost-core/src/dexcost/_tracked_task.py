@@ -315,13 +315,48 @@ class TrackedTask:
         :class:`Event` is built and the roll-up is deferred (see ``_deferred``).
         """
         cost = to_money(amount)
-        tracker = self._tracker
-        if tracker._console or self._ended:  # print it, or raise as record_cost does
+        if self._tracker._console or self._ended:  # print it, or raise as record_cost does
             self._record_cost(service, cost, "external_cost", confidence, source, version, info)
             return
+        self._defer_external(service, cost, confidence, source, version, info, None, None)
+
+    def _record_priced_later(
+        self, priced: PricedService, body: bytes, version: str | None, info: dict[str, Any]
+    ) -> None:
+        """An external cost whose price is in the HTTP response ``body``: queued as it
+        is, priced when settled (see ``_deferred``); a call that then prices to zero with
+        some confidence is no event. In dev mode or on an ended task it is priced now."""
+        if self._tracker._console or self._ended:
+            result = priced.extract_cost(None, body)
+            if result.amount or result.confidence == "unknown":
+                self._record_priced(
+                    result.service_name,
+                    result.amount,
+                    result.confidence,
+                    result.pricing_source,
+                    version,
+                    info,
+                )
+            return
+        # Cost, confidence and source come from the body when the record is settled.
+        self._defer_external(priced.service_name, None, None, None, version, info, priced, body)
+
+    def _defer_external(
+        self,
+        service: str,
+        cost: Decimal | None,
+        confidence: str | None,
+        source: str | None,
+        version: str | None,
+        info: dict[str, Any],
+        priced: PricedService | None,
+        body: bytes | None,
+    ) -> None:
+        """Queue a pending ``external_cost`` record (see ``_deferred``): priced already,
+        or by ``priced`` (the catalog entry as it was at the call) from ``body``."""
         task = self.task
         now = _time_ns()
-        tracker._defer(
+        self._tracker._defer(
             [
                 id_at(now),
                 task.task_id,
@@ -349,63 +384,7 @@ class TrackedTask:
                 task.task_type,
                 info,
                 self,
-                None,  # priced already
-                None,
-                0,
-                None,
-            ]
-        )
-
-    def _record_priced_later(
-        self, priced: PricedService, body: bytes, version: str | None, info: dict[str, Any]
-    ) -> None:
-        """An external cost whose price is in the HTTP response ``body``: queued as it
-        is, priced when settled (see ``_deferred``); a call that then prices to zero with
-        some confidence is no event. In dev mode or on an ended task it is priced now."""
-        tracker = self._tracker
-        if tracker._console or self._ended:
-            result = priced.extract_cost(None, body)
-            if result.amount or result.confidence == "unknown":
-                self._record_priced(
-                    result.service_name,
-                    result.amount,
-                    result.confidence,
-                    result.pricing_source,
-                    version,
-                    info,
-                )
-            return
-        task = self.task
-        now = _time_ns()
-        tracker._defer(
-            [
-                id_at(now),
-                task.task_id,
-                "external_cost",
-                None,  # cost, confidence and source: from the body, when settled
-                None,
-                None,
-                now,
-                version,
-                priced.service_name,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                False,
-                None,
-                None,
-                None,
-                task.customer_id,
-                task.project_id,
-                task.task_type,
-                info,
-                self,
-                priced,  # what prices it (the catalog entry as it was at the call)
+                priced,
                 body,
                 0,
                 None,
