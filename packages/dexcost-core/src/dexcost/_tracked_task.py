@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 import warnings
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .catalog import PricedService
     from .pricing._engine import _Snapshot
 
+logger = logging.getLogger("dexcost")
 _COST_EVENT_TYPES = ("external_cost", "compute_cost")
 _END_STATUSES = ("success", "failed")
 _utc = timezone.utc
@@ -327,16 +329,9 @@ class TrackedTask:
         is, priced when settled (see ``_deferred``); a call that then prices to zero with
         some confidence is no event. In dev mode or on an ended task it is priced now."""
         if self._tracker._console or self._ended:
-            result = priced.extract_cost(None, body)
-            if result.amount or result.confidence == "unknown":
-                self._record_priced(
-                    result.service_name,
-                    result.amount,
-                    result.confidence,
-                    result.pricing_source,
-                    version,
-                    info,
-                )
+            values = _price_body(priced, body)
+            if values is not None:
+                self._record_priced(priced.service_name, *values, version, info)
             return
         # Cost, confidence and source come from the body when the record is settled.
         self._defer_external(priced.service_name, None, None, None, version, info, priced, body)
@@ -568,6 +563,28 @@ class TrackedTask:
             )
         self._tracker._emit(self, event)
         return event
+
+
+def is_free(amount: Decimal, confidence: str) -> bool:
+    """Whether a priced HTTP call is free (zero, and known to be): such a call is no
+    event. One that could not be priced (``unknown``) is recorded at zero."""
+    return not amount and confidence != "unknown"
+
+
+def _price_body(priced: PricedService, body: bytes) -> tuple[Decimal, str, str] | None:
+    """Cost, confidence and source of an HTTP call priced by ``priced`` (its catalog
+    entry as it was at the call) from its response ``body``; None when it is free.
+    A failure is logged and prices the call at 0 (``unknown``)."""
+    try:
+        result = priced.extract_cost(None, body)
+        amount = to_money(result.amount)
+        confidence, source = result.confidence, result.pricing_source
+    except Exception:  # a bug in pricing must not lose the event or the others
+        logger.exception(
+            "dexcost could not price a %s response; recorded at 0", priced.service_name
+        )
+        return ZERO, "unknown", "unknown"
+    return None if is_free(amount, confidence) else (amount, confidence, source)
 
 
 def _price(

@@ -21,13 +21,13 @@ from ._context import _context, _current_task
 from ._deferred import RECORD_LENGTH
 from ._ids import uuid7
 from ._models import Event, Task
-from ._money import ZERO, MoneyInput, to_money
+from ._money import ZERO, MoneyInput
 from ._privacy import Redactor, hash_customer_id
 from ._retry import RetryHeuristicEngine
 from ._rollup import add_event, add_record, lineage, set_retry_flag
 from ._session import SessionManager
 from ._task_scope import TaskScope
-from ._tracked_task import TrackedTask, _price
+from ._tracked_task import TrackedTask, _price, _price_body
 from .pricing import CostResult, PricingEngine, RateRegistry
 from .store import LocalStore, get_store
 from .store._store import take_snapshot
@@ -433,12 +433,14 @@ class CostTracker:
 
     def _settle_one(self, record: Record) -> None:
         tracked, engine, snapshot, written_1h, tier = record[RECORD_LENGTH:]
-        if engine is not None and record[2] == "external_cost":
-            if not _price_response(record, engine, snapshot):
-                record[2] = None  # priced to zero with some confidence: not an event
+        if engine is not None and record[2] == "external_cost":  # priced from its body
+            values = _price_body(engine, snapshot)
+            if values is None:  # a free call: no event
+                record[2] = None
                 del record[RECORD_LENGTH:]
                 return
-        elif engine is not None:
+            record[3], record[4], record[5] = values
+        elif engine is not None:  # an LLM call, priced with the prices of its moment
             try:
                 record[3], record[4], record[5], record[7] = _price(
                     engine,
@@ -597,20 +599,3 @@ if hasattr(os, "register_at_fork"):
         after_in_parent=_after_fork_in_parent,
         after_in_child=_after_fork_in_child,
     )
-
-
-def _price_response(record: Record, priced: Any, body: bytes) -> bool:
-    """Set a body-priced HTTP call's cost, confidence and source from its response body
-    (``priced`` is its catalog entry as it was at the call); False when the call is free
-    (zero with some confidence), which is no event."""
-    try:
-        result = priced.extract_cost(None, body)
-        amount = to_money(result.amount)
-        confidence, source = result.confidence, result.pricing_source
-    except Exception:  # a bug in pricing must not lose the event or the others
-        logger.exception("dexcost could not price a %s response; recorded at 0", record[8])
-        amount, confidence, source = ZERO, "unknown", "unknown"
-    if not amount and confidence != "unknown":
-        return False
-    record[3], record[4], record[5] = amount, confidence, source
-    return True

@@ -326,16 +326,17 @@ class LocalStore:
             elif item is _STOP:
                 stop = True
             else:  # an Event, or a deferred record (a list)
-                if kind is list and len(item) == PENDING:  # type: ignore[arg-type]
-                    try:
-                        for task in settle(item):  # ended ancestors it rolled into
-                            snapshot = take_snapshot(task)
-                            if snapshot is not None:
-                                tasks.append(snapshot)
-                    except Exception:  # pragma: no cover - settling logs its own failures
-                        log.exception("dexcost could not settle a recorded event")
-                if kind is list and item[2] is None:  # type: ignore[index]
-                    continue  # settling found a free call: no event
+                if kind is list:
+                    if len(item) == PENDING:  # type: ignore[arg-type]
+                        try:
+                            for task in settle(item):  # ended ancestors it rolled into
+                                snapshot = take_snapshot(task)
+                                if snapshot is not None:
+                                    tasks.append(snapshot)
+                        except Exception:  # pragma: no cover - settling logs its failures
+                            log.exception("dexcost could not settle a recorded event")
+                    if item[2] is None:  # type: ignore[index]
+                        continue  # settling found a free call: no event
                 events.append(item)  # type: ignore[arg-type]
         if (events or tasks) and not self._write(events, tasks):
             self._failed = True

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _api, _guard, _scope
+from dexcost._tracked_task import is_free
 from dexcost._tracker import CostTracker as _CostTracker
 from dexcost.catalog import (
     CostExtractionResult,
@@ -119,29 +120,20 @@ class Call:
             return
         priced = self.priced
         tracker = self.tracker
-        result = self._fixed
-        if result is None:
-            if (
-                self._from_body
-                and type(body) is bytes
-                and len(body) <= PRICE_LATER_LIMIT
-                and type(tracker) is _CostTracker
-            ):
-                catalog = priced.catalog
-                tracker.current()._record_priced_later(
-                    priced,
-                    body,
-                    catalog.version if catalog is not None else None,
-                    self._details(status),
-                )
-                return
-            result = priced.extract_cost(headers, body)
-        if not result.amount and result.confidence != "unknown":
-            return
-        details = self._details(status)
+        own = type(tracker) is _CostTracker  # else a subclass: through its record_cost
         catalog = priced.catalog if priced.entry is not None else None
         version = catalog.version if catalog is not None else None
-        if type(tracker) is not _CostTracker:
+        result = self._fixed
+        if result is None:
+            if own and self._from_body and type(body) is bytes and len(body) <= PRICE_LATER_LIMIT:
+                details = self._details(status)
+                tracker.current()._record_priced_later(priced, body, version, details)
+                return
+            result = priced.extract_cost(headers, body)
+        if is_free(result.amount, result.confidence):
+            return
+        details = self._details(status)
+        if not own:
             # A subclass (or a stand-in) sees the call through its public method, as an
             # instrumented LLM call goes through its ``record_llm_call``.
             tracker.record_cost(
