@@ -7,7 +7,7 @@ import sqlite3
 import time
 import uuid
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -143,7 +143,8 @@ def test_a_deferred_record_that_cannot_be_converted_drops_nothing_else(
     values: list[Any] = [id_at(now), uuid7(), "external_cost", Decimal("0.002")]
     values += ["exact", "provider", now, "v1", "tavily"] + [None] * 8
     values += [False, None, None, None, "acme", None, "research", {"query": "s3cret"}]
-    assert build(values).occurred_at.timestamp() == pytest.approx(now / 1e9, abs=1e-6)
+    since_epoch = build(values).occurred_at - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert since_epoch // timedelta(microseconds=1) == now // 1000  # kept to the microsecond
     odd = list(values)
     odd[3] = "0.002"  # text, not a Decimal: converted the lenient way
     odd[0] = id_at(time.time_ns())
