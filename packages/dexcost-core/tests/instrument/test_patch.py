@@ -130,9 +130,19 @@ def test_another_tools_wrapper_on_top_is_left_working(target: Any) -> None:
     assert target.Service().call(1) == 1012
     assert _patch.unwrap(ours) is False  # cannot remove from under their wrapper
     assert target.Service().call(1) == 1002  # theirs runs, ours is switched off
-    again = _patch.wrap("test", MODULE, "Service.call", adding(10))
-    assert again is ours  # switched back on in place, not stacked
-    assert target.Service().call(1) == 1012
+    again = _patch.wrap("test", MODULE, "Service.call", adding(20))
+    assert again is ours  # switched back on in place, not stacked, with the new wrapper
+    assert target.Service().call(1) == 1022
+    assert _patch.unwrap(ours) is False
+    assert target.Service().call(1) == 1002
+
+
+def test_wrapping_again_with_another_wrapper_replaces_it(target: Any) -> None:
+    first = _patch.wrap("test", MODULE, "Service.call", adding(10))
+    second = _patch.wrap("test", MODULE, "Service.build", suffixing("!"))
+    assert _patch.wrap("test", MODULE, "Service.call", adding(20)) is first
+    assert _patch.wrap("test", MODULE, "Service.build", suffixing("?")) is second
+    assert (target.Service().call(1), target.Service.build()) == (22, "Service?")
 
 
 def test_one_target_belongs_to_one_owner(target: Any) -> None:

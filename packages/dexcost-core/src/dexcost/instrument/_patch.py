@@ -34,7 +34,7 @@ class Patch:
     """One dexcost wrapper on ``module:path``, and what it replaced."""
 
     __slots__ = (
-        "active",
+        "_on",
         "attribute",
         "created",
         "module",
@@ -65,8 +65,11 @@ class Patch:
         self.original = original  # the raw attribute value (descriptor) that was replaced
         self.created = created  # the attribute was inherited: removal deletes our slot
         self.wrapper = wrapper
-        self.active = True
-        proxy: Any = wrapt.FunctionWrapper(original, self._dispatch)
+        # wrapt's switch, read on every call: a non-empty list is on. wrapt tests its
+        # truth in C, where a method here would cost every call a Python frame.
+        self._on = [True]
+        switch: Any = self._on  # wrapt's stubs want a bool-like; a list's truth is its length
+        proxy: Any = wrapt.FunctionWrapper(original, wrapper, enabled=switch)
         proxy._self_dexcost_patch = self
         self.proxy = proxy
 
@@ -75,12 +78,24 @@ class Patch:
         """``module:path`` of the patched attribute."""
         return f"{self.module}:{self.path}"
 
-    def _dispatch(
-        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if self.active:
-            return self.wrapper(wrapped, instance, args, kwargs)
-        return wrapped(*args, **kwargs)
+    @property
+    def active(self) -> bool:
+        """Whether the wrapper runs (else the wrapped method is called straight)."""
+        return bool(self._on)
+
+    @active.setter
+    def active(self, on: bool) -> None:
+        self._on[:] = [True] if on else []
+
+    def replace_wrapper(self, wrapper: WrapperFn) -> None:
+        """Have the installed proxy call ``wrapper`` from now on.
+
+        The proxy is re-initialised in place (wrapt supports it), so a wrapper another
+        tool installed on top of ours keeps calling into the same object.
+        """
+        if wrapper is not self.wrapper:
+            self.wrapper = wrapper
+            type(self.proxy).__init__(self.proxy, self.original, wrapper, self._on)
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
@@ -137,7 +152,7 @@ def wrap(owner: str, module: str, path: str, wrapper: WrapperFn) -> Patch | None
         if patch is not None:
             if patch.owner != owner:
                 raise RuntimeError(f"{patch.target} is already patched by dexcost {patch.owner}")
-            patch.wrapper = wrapper
+            patch.replace_wrapper(wrapper)
             patch.active = True
             _installed[key] = patch
             return patch
