@@ -10,13 +10,20 @@ exporters. Every call goes to the same fake transport (``httpx.MockTransport`` w
 canned gpt-4o-mini answer: JSON, or 52 SSE chunks ending in a usage chunk), so no
 request leaves the process.
 
-The processes run their timed blocks round-robin, so all of them meet the same slow
-and fast phases of the host. In each round a configuration's figure is the median over
-its processes of their block medians; its overhead is the median over the rounds of (that
-- the baseline's figure in the same round), in wall time and in CPU time of the calling
-thread (background threads, such as dexcost's store writer, excluded). Two processes
-running the same code can differ by a few tens of µs per call (where the interpreter's
-objects landed in memory), so the range of the per-process overheads is printed too.
+The processes take turns, one timed block each per round, so all of them meet the same
+slow and fast phases of the host. The order is shuffled afresh every round (from a
+fixed seed). In a fixed cycle each process always followed the same neighbour (the
+baseline's, the heaviest peer), and in two runs the baseline measured 20-26 µs per
+call slower than the noise-floor processes running the same code. Process k of every configuration gets the same string-hash
+seed (``PYTHONHASHSEED=k+1``): the hash decides where attribute lookups land in the
+interpreter's type cache and the order of sets, so processes of the same code agree
+far better when they share it. In each round a configuration's figure is the median
+over its processes of their block medians; its overhead is the median over the rounds
+of (that - the baseline's figure in the same round), in wall time and in CPU time of
+the calling thread (background threads, such as dexcost's store writer, excluded).
+Two processes running the same code can still differ by several µs per call (where
+the interpreter's objects landed in memory), so the range of the per-process
+overheads is printed too.
 A last table splits dexcost's time, measured call by call in one process: its
 instrumentation layer, the core's recording, the store writer.
 Target for dexcost: at most 25 µs per call.
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
 import sqlite3
 import statistics
@@ -286,8 +294,9 @@ def breakdown(stream: bool, n: int) -> list[tuple[str, str]]:
 
 
 class Child:
-    def __init__(self, name: str, stream: bool, block: int, warmup: int) -> None:
+    def __init__(self, name: str, stream: bool, block: int, warmup: int, seed: str) -> None:
         self.name = name
+        env = {**os.environ, "PYTHONPATH": _pythonpath(), "PYTHONHASHSEED": seed}
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--child", name, "--block", str(block)]
             + ["--warmup", str(warmup)]
@@ -295,7 +304,7 @@ class Child:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": _pythonpath()},
+            env=env,
         )
         self.error: str | None = self._read().get("error")
         self.blocks: list[dict[str, float]] = []
@@ -339,11 +348,17 @@ def run_group(stream: bool, n: int, procs: int) -> list[tuple[str, ...]]:
     """
     block = max(1, n // ROUNDS)
     warmup = max(20, n // 10)
-    children = [Child(name, stream, block, warmup) for _ in range(procs) for name in CONFIGS]
+    children = [
+        Child(name, stream, block, warmup, seed=str(k + 1))
+        for k in range(procs)
+        for name in CONFIGS
+    ]
     live = [c for c in children if c.error is None]
-    for r in range(ROUNDS):
-        shift = r % len(live)  # no process always runs first, or right after another
-        for c in live[shift:] + live[:shift]:
+    order = random.Random(2026)
+    for _ in range(ROUNDS):
+        turn = list(live)
+        order.shuffle(turn)  # no process always runs first, or right after another
+        for c in turn:
             c.block()
     finished = {id(c): c.finish() for c in live}
 
