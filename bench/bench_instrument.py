@@ -14,16 +14,16 @@ The processes take turns, one timed block each per round, so all of them meet th
 slow and fast phases of the host. The order is shuffled afresh every round (from a
 fixed seed). In a fixed cycle each process always followed the same neighbour (the
 baseline's, the heaviest peer), and in two runs the baseline measured 20-26 µs per
-call slower than the noise-floor processes running the same code. Process k of every configuration gets the same string-hash
-seed (``PYTHONHASHSEED=k+1``): the hash decides where attribute lookups land in the
-interpreter's type cache and the order of sets, so processes of the same code agree
-far better when they share it. In each round a configuration's figure is the median
-over its processes of their block medians; its overhead is the median over the rounds
-of (that - the baseline's figure in the same round), in wall time and in CPU time of
-the calling thread (background threads, such as dexcost's store writer, excluded).
-Two processes running the same code can still differ by several µs per call (where
-the interpreter's objects landed in memory), so the range of the per-process
-overheads is printed too.
+call slower than the noise-floor processes running the same code. Process k of every
+configuration gets the same string-hash seed (``PYTHONHASHSEED=k+1``): the hash decides
+where attribute lookups land in the interpreter's type cache and the order of sets, so
+processes of the same code agree far better when they share it. In each round a
+configuration's figure is the median over its processes of their block medians; its
+overhead is the median over the rounds of (that - the baseline's figure in the same
+round), in wall time and in CPU time of the calling thread (background threads, such
+as dexcost's store writer, excluded). Two processes running the same code can still
+differ by several µs per call (where the interpreter's objects landed in memory), so
+the range of the per-process overheads is printed too.
 A last table splits dexcost's time, measured call by call in one process: its
 instrumentation layer, the core's recording, the store writer.
 Target for dexcost: at most 25 µs per call.
