@@ -17,7 +17,7 @@ baseline's, the heaviest peer), and in two runs the baseline measured 20-26 µs 
 call slower than the noise-floor processes running the same code. Process k of every
 configuration gets the same string-hash seed (``PYTHONHASHSEED=k+1``): the hash decides
 where attribute lookups land in the interpreter's type cache and the order of sets, so
-processes of the same code agree far better when they share it. In each round a
+processes of the same code agree better when they share it. In each round a
 configuration's figure is the median over its processes of their block medians; its
 overhead is the median over the rounds of (that - the baseline's figure in the same
 round), in wall time and in CPU time of the calling thread (background threads, such
