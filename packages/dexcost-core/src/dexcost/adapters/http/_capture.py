@@ -79,31 +79,16 @@ def set_tracker(tracker: CostTracker | None) -> None:
 class Call:
     """One priced HTTP call in flight: where it goes, who prices it, where it is recorded."""
 
-    __slots__ = (
-        "_fixed",
-        "_from_body",
-        "host",
-        "latency_ms",
-        "library",
-        "method",
-        "needs_body",
-        "path",
-        "priced",
-        "tracker",
-    )
+    __slots__ = ("_target", "latency_ms", "library", "method", "needs_body", "tracker")
 
     def __init__(self, tracker: CostTracker, target: _Target, library: str, method: str) -> None:
         self.tracker = tracker
-        self.priced = target.priced
-        self.host = target.host
-        self.path = target.path
+        self._target = target
         self.library = library
         self.method = method
         self.latency_ms = 0
         #: Whether pricing reads the response body (else headers are enough).
         self.needs_body = target.needs_body
-        self._fixed = target.fixed
-        self._from_body = target.from_body
 
     def record(self, status: int, headers: object, body: object) -> None:
         """Price the response and record it in the current task (or the session task).
@@ -118,14 +103,14 @@ class Call:
         """
         if not 200 <= status < 300:
             return
-        priced = self.priced
+        target = self._target
+        priced = target.priced
+        version = target.version
         tracker = self.tracker
         own = type(tracker) is _CostTracker  # else a subclass: through its record_cost
-        catalog = priced.catalog if priced.entry is not None else None
-        version = catalog.version if catalog is not None else None
-        result = self._fixed
+        result = target.fixed
         if result is None:
-            if own and self._from_body and type(body) is bytes and len(body) <= PRICE_LATER_LIMIT:
+            if own and target.from_body and type(body) is bytes and len(body) <= PRICE_LATER_LIMIT:
                 details = self._details(status)
                 tracker.current()._record_priced_later(priced, body, version, details)
                 return
@@ -158,14 +143,15 @@ class Call:
         return {
             "library": self.library,
             "method": self.method.upper(),
-            "host": self.host,
-            "path": self.path,
+            "host": self._target.host,
+            "path": self._target.path,
             "status": status,
             "latency_ms": self.latency_ms,
         }
 
     def __repr__(self) -> str:
-        return f"<http.Call {self.library} {self.method} {self.host}{self.path}>"
+        target = self._target
+        return f"<http.Call {self.library} {self.method} {target.host}{target.path}>"
 
 
 def authority(url: str) -> str:
@@ -182,7 +168,7 @@ def authority(url: str) -> str:
 class _Target:
     """Who prices one URL, the host and path (no query) for the details, what pricing reads."""
 
-    __slots__ = ("fixed", "from_body", "host", "needs_body", "path", "priced")
+    __slots__ = ("fixed", "from_body", "host", "needs_body", "path", "priced", "version")
 
     def __init__(self, url: str, priced: PricedService) -> None:
         authority, end = split_url(url)
@@ -198,6 +184,9 @@ class _Target:
             self.fixed = priced.extract_cost(None, None)
         #: Priced from the body alone: the body is all a later pricing needs to keep.
         self.from_body = entry is not None and entry.needs_body and not entry.header_fields
+        #: The catalog version the events carry (None for a domain rate).
+        catalog = priced.catalog if entry is not None else None
+        self.version = catalog.version if catalog is not None else None
 
 
 class _Prices:
