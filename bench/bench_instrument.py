@@ -2,31 +2,34 @@
 
 Each configuration runs in fresh subprocesses, three by default (patches never leak
 between them): the plain openai SDK (baseline), the same again in other processes (the
-noise floor), dexcost initialised without patching (a
-control for what merely running dexcost costs), dexcost's patch on calls an outer
-layer owns (the wrapper alone), dexcost instrumenting openai, and, when installed,
-OpenInference's and OpenLLMetry's OpenAI instrumentors exporting to in-memory span
-exporters. Every call goes to the same fake transport (``httpx.MockTransport`` with a
-canned gpt-4o-mini answer: JSON, or 52 SSE chunks ending in a usage chunk), so no
-request leaves the process.
+noise floor), an empty wrapt wrapper on the same method (what any wrapt patch costs),
+dexcost initialised without patching (what merely running dexcost costs), dexcost's
+patch on calls an outer layer owns (the wrapper alone), dexcost instrumenting openai,
+and, when installed, OpenInference's and OpenLLMetry's OpenAI instrumentors exporting
+to in-memory span exporters. Every call goes to the same fake transport
+(``httpx.MockTransport`` with a canned gpt-4o-mini answer: JSON, or 52 SSE chunks
+ending in a usage chunk), so no request leaves the process.
 
-The processes take turns, one timed block each per round, so all of them meet the same
-slow and fast phases of the host. The order is shuffled afresh every round (from a
-fixed seed). In a fixed cycle each process always followed the same neighbour (the
-baseline's, the heaviest peer), and in two runs the baseline measured 20-26 µs per
-call slower than the noise-floor processes running the same code. Process k of every
-configuration gets the same string-hash seed (``PYTHONHASHSEED=k+1``): the hash decides
-where attribute lookups land in the interpreter's type cache and the order of sets, so
-processes of the same code agree better when they share it. In each round a
-configuration's figure is the median over its processes of their block medians; its
-overhead is the median over the rounds of (that - the baseline's figure in the same
-round), in wall time and in CPU time of the calling thread (background threads, such
-as dexcost's store writer, excluded). Two processes running the same code can still
-differ by several µs per call (where the interpreter's objects landed in memory), so
-the range of the per-process overheads is printed too.
-A last table splits dexcost's time, measured call by call in one process: its
-instrumentation layer, the core's recording, the store writer.
-Target for dexcost: at most 25 µs per call.
+The processes take turns, one turn each per round, so all of them meet the same slow
+and fast phases of the host; the order is shuffled afresh every round (from a fixed
+seed). Process k of every configuration gets the same string-hash seed
+(``PYTHONHASHSEED=k+1``): the hash decides where attribute lookups land in the
+interpreter's type cache and the order of sets. In each turn a process times its calls
+with its tool on and, as many, with it off (dexcost and the wrapt wrapper removed and
+put back, the OpenTelemetry instrumentors' wrappers swapped for what they wrap), in
+the order on, off, off, on or the reverse. Two figures come out:
+
+- vs baseline: a config's median with its tool on, against the baseline processes'.
+  Two processes of the same code differ by up to a few tens of µs per call (where the
+  interpreter's objects landed in memory), which this figure carries.
+- on - off: the same process with its tool on, against itself with it off, which
+  takes that difference out. The plain configs' switch does nothing, so their
+  on - off is this figure's noise.
+
+Both are medians over the rounds of the per-round median over a config's processes;
+"per process" gives the range of each process's own median. A last table splits
+dexcost's time, measured call by call in one process: its instrumentation layer, the
+core's recording, the store writer. Target for dexcost: at most 25 µs per call.
 
     python bench/bench_instrument.py              # 2000 timed calls (500 streamed)
     python bench/bench_instrument.py --n 400      # quicker, noisier
@@ -62,6 +65,7 @@ WORDS = [f"word{i} " for i in range(49)]
 CONFIGS = [
     "openai (baseline)",
     "openai (again: noise floor)",
+    "wrapt (an empty wrapper)",
     "dexcost (init, no patch)",
     "dexcost (patched, outer layer owns)",
     "dexcost",
@@ -155,7 +159,53 @@ def _call(client: Any, stream: bool) -> Callable[[], Any]:
 # -- the tools (each set up in its own child process) ------------------------------------
 
 
-def _otel(instrumentor_cls: Any) -> Callable[[], int]:
+def _nothing() -> None:
+    pass
+
+
+class Tool:
+    """One process's tool: how to count what it recorded and how to switch its
+    instrumentation off and on again (by default a switch that does nothing)."""
+
+    def __init__(
+        self,
+        recorded: Callable[[], int],
+        on: Callable[[], None] = _nothing,
+        off: Callable[[], None] = _nothing,
+    ) -> None:
+        self.recorded, self.on, self.off = recorded, on, off
+
+
+def _switch() -> tuple[Callable[[], None], Callable[[], None]]:
+    """Switches an OpenTelemetry instrumentor's wrappers on openai off and on again.
+
+    Its ``uninstrument()`` followed by ``instrument()`` can leave wrappers behind
+    (OpenLLMetry's then records each call many times), so the switch puts back what
+    each wrapper wraps, and the wrapper. The wrappers are wrapt proxies on openai's
+    modules and on the classes in them."""
+    import wrapt
+
+    proxy = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)  # wrapt 2 / wrapt 1
+    owners: dict[int, Any] = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is not None and module_name.split(".")[0] == "openai":
+            owners[id(module)] = module
+            owners.update((id(v), v) for v in vars(module).values() if isinstance(v, type))
+    found = [
+        (owner, name, value, value.__wrapped__)
+        for owner in owners.values()
+        for name, value in list(vars(owner).items())
+        if isinstance(value, proxy)
+    ]
+
+    def put(index: int) -> None:
+        for owner, name, *values in found:
+            setattr(owner, name, values[index])
+
+    return (lambda: put(0)), (lambda: put(1))
+
+
+def _otel(instrumentor_cls: Any) -> Tool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -164,13 +214,30 @@ def _otel(instrumentor_cls: Any) -> Callable[[], int]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrumentor_cls().instrument(tracer_provider=provider)
-    return lambda: len(exporter.get_finished_spans())
+    on, off = _switch()
+    return Tool(lambda: len(exporter.get_finished_spans()), on, off)
 
 
-def setup(name: str) -> Callable[[], int]:
-    """Set the process up for ``name``; returns how to count what it recorded."""
+def setup(name: str) -> Tool:
+    """Set the process up for ``name``, instrumentation on."""
     if name.startswith("openai"):
-        return lambda: 0
+        return Tool(lambda: 0)
+    if name == "wrapt (an empty wrapper)":
+        # What any wrapt patch costs: a wrapper that only calls through, on the same method.
+        import wrapt
+        from openai.resources.chat.completions import Completions
+
+        def through(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            return wrapped(*args, **kwargs)
+
+        original = vars(Completions)["create"]
+        wrapper = wrapt.FunctionWrapper(original, through)
+        Completions.create = wrapper  # type: ignore[method-assign]
+        return Tool(
+            lambda: 0,
+            lambda: setattr(Completions, "create", wrapper),
+            lambda: setattr(Completions, "create", original),
+        )
     if name.startswith("dexcost"):
         import dexcost
 
@@ -193,7 +260,15 @@ def setup(name: str) -> Callable[[], int]:
                 (count,) = con.execute(query, (CACHED,)).fetchone()
             return int(count)
 
-        return recorded
+        if name == "dexcost (init, no patch)":
+            return Tool(recorded)
+        tracker = dexcost.get_tracker()
+        assert tracker is not None
+        return Tool(
+            recorded,
+            lambda: tracker.instrument("openai"),
+            lambda: tracker.uninstrument("openai"),
+        )
     if name == "OpenInference":
         from openinference.instrumentation.openai import OpenAIInstrumentor
 
@@ -205,38 +280,58 @@ def setup(name: str) -> Callable[[], int]:
     raise ValueError(name)
 
 
-def _timed_block(call: Callable[[], Any], n: int) -> tuple[float, float]:
-    wall, cpu = [], []
+def _timed(call: Callable[[], Any], n: int, wall: list[int], cpu: list[int]) -> None:
     for _ in range(n):
         start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
         call()
         cpu.append(time.thread_time_ns() - start_cpu)
         wall.append(time.perf_counter_ns() - start)
-    return statistics.median(wall) / 1000, statistics.median(cpu) / 1000
 
 
-def child(name: str, stream: bool, block: int, warmup: int) -> None:
+def child(name: str, stream: bool, block: int, warmup: int, settle: int) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise OSError("bench_instrument: no network")
 
     socket.socket.connect = refuse  # type: ignore[method-assign]
     try:
-        recorded = setup(name)
+        tool = setup(name)
     except ImportError as exc:
         print(json.dumps({"error": f"not installed ({exc.name})"}), flush=True)
         return
     call = _call(_client(), stream)
     for _ in range(warmup):
         call()
-    before, calls = recorded(), 0
+    before, calls, state = tool.recorded(), 0, "on"
+    half = max(1, block // 2)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
-        if line.strip() != "block":
+        words = line.split()
+        if words[:1] != ["turn"]:
             break
-        wall, cpu = _timed_block(call, block)
-        calls += block
-        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
-    print(json.dumps({"recorded": recorded() - before, "calls": calls}), flush=True)
+        # A turn times ``block`` calls with the tool on and as many with it off, in four
+        # runs: on, off, off, on (or off, on, on, off, as the parent says), so that a
+        # drift through the turn weighs on both alike. The calls after a pause run cold
+        # and slow, so the turn starts with ``settle`` untimed calls; after each switch
+        # a few more (a switch resets the SDK class's attribute cache).
+        first, second = ("on", "off") if words[1] == "on" else ("off", "on")
+        timed: dict[str, tuple[list[int], list[int]]] = {"on": ([], []), "off": ([], [])}
+        untimed = settle
+        for want in (first, second, second, first):
+            if want != state:
+                (tool.on if want == "on" else tool.off)()
+                state, untimed = want, max(2, settle // 10)
+            for _ in range(untimed):
+                call()
+            _timed(call, half, *timed[state])
+            if state == "on":
+                calls += untimed + half
+            untimed = 0
+        result = {
+            key: {"wall": statistics.median(w) / 1000, "cpu": statistics.median(c) / 1000}
+            for key, (w, c) in timed.items()
+        }
+        print(json.dumps(result), flush=True)
+    print(json.dumps({"recorded": tool.recorded() - before, "calls": calls}), flush=True)
 
 
 def breakdown(stream: bool, n: int) -> list[tuple[str, str]]:
@@ -294,12 +389,15 @@ def breakdown(stream: bool, n: int) -> list[tuple[str, str]]:
 
 
 class Child:
-    def __init__(self, name: str, stream: bool, block: int, warmup: int, seed: str) -> None:
-        self.name = name
-        env = {**os.environ, "PYTHONPATH": _pythonpath(), "PYTHONHASHSEED": seed}
+    def __init__(
+        self, name: str, stream: bool, block: int, warmup: int, settle: int, index: int
+    ) -> None:
+        self.name, self.index = name, index
+        # Process k of every config gets the same string-hash seed.
+        env = {**os.environ, "PYTHONPATH": _pythonpath(), "PYTHONHASHSEED": str(index + 1)}
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--child", name, "--block", str(block)]
-            + ["--warmup", str(warmup)]
+            + ["--warmup", str(warmup), "--settle", str(settle)]
             + (["--stream"] if stream else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -307,7 +405,7 @@ class Child:
             env=env,
         )
         self.error: str | None = self._read().get("error")
-        self.blocks: list[dict[str, float]] = []
+        self.turns: list[dict[str, dict[str, float]]] = []
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -317,11 +415,12 @@ class Child:
         result: dict[str, Any] = json.loads(line)
         return result
 
-    def block(self) -> None:
+    def turn(self, first: str) -> None:
+        """One turn; ``first`` ("on" or "off") for a tool measured against itself."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write("block\n")
+        self.proc.stdin.write(f"turn {first}\n")
         self.proc.stdin.flush()
-        self.blocks.append(self._read())
+        self.turns.append(self._read())
 
     def finish(self) -> dict[str, Any]:
         assert self.proc.stdin is not None
@@ -338,64 +437,84 @@ def _pythonpath() -> str:
 
 
 def run_group(stream: bool, n: int, procs: int) -> list[tuple[str, ...]]:
-    """Each config in ``procs`` processes; all of them take turns, block by block.
+    """Each config in ``procs`` processes; all of them take turns, one turn per round.
 
     Two processes running the same code differ by up to a few tens of µs per call (where
     the interpreter's objects landed in memory), so one process per config can put a
     config's figure that far off. A config's figure for a round is the median over its
-    processes; its overhead is the median over the rounds of (that - the baseline's).
-    The last column gives the range of the per-process overheads.
+    processes (with the tool on); its overhead is the median over the rounds of (that -
+    the baseline's). In the same turns each process also times its calls with its tool
+    switched off, which gives, per round, the median over a config's processes of (on -
+    off) in the same process: no difference of memory layout between processes enters
+    it. For the plain configs the switch does nothing, so their (on - off) is the noise
+    of that figure. Which state a turn starts in alternates by round and by process. The
+    "per process" columns give the range of each process's median.
     """
     block = max(1, n // ROUNDS)
     warmup = max(20, n // 10)
+    settle = block
     children = [
-        Child(name, stream, block, warmup, seed=str(k + 1))
+        Child(name, stream, block, warmup, settle, index=k)
         for k in range(procs)
         for name in CONFIGS
     ]
     live = [c for c in children if c.error is None]
     order = random.Random(2026)
-    for _ in range(ROUNDS):
+    for r in range(ROUNDS):
         turn = list(live)
         order.shuffle(turn)  # no process always runs first, or right after another
         for c in turn:
-            c.block()
+            c.turn("on" if (r + c.index) % 2 == 0 else "off")
     finished = {id(c): c.finish() for c in live}
 
     def per_round(group: list[Child], key: str) -> list[float]:
-        return [statistics.median(c.blocks[r][key] for c in group) for r in range(ROUNDS)]
+        return [statistics.median(c.turns[r]["on"][key] for c in group) for r in range(ROUNDS)]
+
+    def own(c: Child, key: str) -> list[float]:
+        return [t["on"][key] - t["off"][key] for t in c.turns]
+
+    def spread(values: list[float]) -> str:
+        return f"{min(values):+.0f} to {max(values):+.0f}"
 
     base = [c for c in live if c.name == CONFIGS[0]]
-    base_wall, base_cpu = per_round(base, "wall"), per_round(base, "cpu")
+    base_wall = per_round(base, "wall")
     rows: list[tuple[str, ...]] = []
     for name in CONFIGS:
         group = [c for c in live if c.name == name]
         if not group:
             error = next(c.error for c in children if c.name == name)
-            rows.append((name, "-", "-", "-", "-", "-", str(error)))
+            rows.append((name, "-", "-", "-", "-", "-", "-", "-", str(error)))
             continue
-        wall, cpu = per_round(group, "wall"), per_round(group, "cpu")
-        if name == CONFIGS[0]:
-            rows.append((name, f"{statistics.median(wall):.0f}", "-", "-", "-", "-", "-"))
-            continue
-        overhead = statistics.median(w - b for w, b in zip(wall, base_wall, strict=True))
-        caller = statistics.median(w - b for w, b in zip(cpu, base_cpu, strict=True))
-        ratio = statistics.median(w / b for w, b in zip(wall, base_wall, strict=True))
-        each = sorted(
-            statistics.median(blk["wall"] - b for blk, b in zip(c.blocks, base_wall, strict=True))
-            for c in group
+        wall = per_round(group, "wall")
+        rounds = range(ROUNDS)
+        same_wall = [statistics.median(own(c, "wall")[r] for c in group) for r in rounds]
+        same_cpu = [statistics.median(own(c, "cpu")[r] for c in group) for r in rounds]
+        same = (
+            f"{statistics.median(same_wall):+.1f}",
+            f"{statistics.median(same_cpu):+.1f}",
+            spread([statistics.median(own(c, "wall")) for c in group]),
         )
         recorded = sum(finished[id(c)]["recorded"] for c in group)
         calls = sum(finished[id(c)]["calls"] for c in group)
+        count = f"{recorded}/{calls} calls"
+        if name == CONFIGS[0]:
+            rows.append((name, f"{statistics.median(wall):.0f}", "-", "-", "-", *same, count))
+            continue
+        overhead = statistics.median(w - b for w, b in zip(wall, base_wall, strict=True))
+        ratio = statistics.median(w / b for w, b in zip(wall, base_wall, strict=True))
+        each = [
+            statistics.median(t["on"]["wall"] - b for t, b in zip(c.turns, base_wall, strict=True))
+            for c in group
+        ]
         rows.append(
             (
                 name,
                 f"{statistics.median(wall):.0f}",
                 f"{overhead:+.1f}",
-                f"{caller:+.1f}",
                 f"×{ratio:.3f}",
-                f"{each[0]:+.0f} to {each[-1]:+.0f}",
-                f"{recorded}/{calls} calls",
+                spread(each),
+                *same,
+                count,
             )
         )
     return rows
@@ -409,6 +528,7 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--settle", type=int, default=25)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -416,14 +536,16 @@ def main() -> None:
         print(json.dumps(breakdown(args.stream, args.n)))
         return
     if args.child:
-        child(args.child, args.stream, args.block, args.warmup)
+        child(args.child, args.stream, args.block, args.warmup, args.settle)
         return
     head = (
         "config",
         "median µs",
-        "overhead µs",
-        "caller CPU µs",
+        "vs baseline µs",
         "ratio",
+        "per process",
+        "on - off µs",
+        "its caller CPU µs",
         "per process",
         "recorded",
     )
