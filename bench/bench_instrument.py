@@ -15,9 +15,9 @@ and fast phases of the host; the order is shuffled afresh every round (from a fi
 seed). Process k of every configuration gets the same string-hash seed
 (``PYTHONHASHSEED=k+1``): the hash decides where attribute lookups land in the
 interpreter's type cache and the order of sets. In each turn a process times its calls
-with its tool on and, as many, with it off (dexcost and the wrapt wrapper removed and
-put back, the OpenTelemetry instrumentors' wrappers swapped for what they wrap), in
-the order on, off, off, on or the reverse. Two figures come out:
+with its tool on and, as many, with it off (each tool's wrappers on openai swapped
+for what they wrap, and back), in the order on, off, off, on or the reverse. Two
+figures come out:
 
 - vs baseline: a config's median with its tool on, against the baseline processes'.
   Two processes of the same code differ by up to a few tens of µs per call (where the
@@ -177,12 +177,12 @@ class Tool:
 
 
 def _switch() -> tuple[Callable[[], None], Callable[[], None]]:
-    """Switches an OpenTelemetry instrumentor's wrappers on openai off and on again.
+    """Switches the process's tool off and on again: every wrapt proxy on openai's
+    modules and on the classes in them is swapped for what it wraps, and back.
 
-    Its ``uninstrument()`` followed by ``instrument()`` can leave wrappers behind
-    (OpenLLMetry's then records each call many times), so the switch puts back what
-    each wrapper wraps, and the wrapper. The wrappers are wrapt proxies on openai's
-    modules and on the classes in them."""
+    The same for every tool. An OpenTelemetry instrumentor's ``uninstrument()`` then
+    ``instrument()`` can leave wrappers behind (OpenLLMetry's then records each call
+    many times); dexcost's would build its wrappers afresh each time."""
     import wrapt
 
     proxy = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)  # wrapt 2 / wrapt 1
@@ -230,14 +230,8 @@ def setup(name: str) -> Tool:
         def through(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             return wrapped(*args, **kwargs)
 
-        original = vars(Completions)["create"]
-        wrapper = wrapt.FunctionWrapper(original, through)
-        Completions.create = wrapper  # type: ignore[method-assign]
-        return Tool(
-            lambda: 0,
-            lambda: setattr(Completions, "create", wrapper),
-            lambda: setattr(Completions, "create", original),
-        )
+        Completions.create = wrapt.FunctionWrapper(vars(Completions)["create"], through)  # type: ignore[method-assign]
+        return Tool(lambda: 0, *_switch())
     if name.startswith("dexcost"):
         import dexcost
 
@@ -262,13 +256,9 @@ def setup(name: str) -> Tool:
 
         if name == "dexcost (init, no patch)":
             return Tool(recorded)
-        tracker = dexcost.get_tracker()
-        assert tracker is not None
-        return Tool(
-            recorded,
-            lambda: tracker.instrument("openai"),
-            lambda: tracker.uninstrument("openai"),
-        )
+        import openai  # noqa: F401  (dexcost's patches go on as openai is imported)
+
+        return Tool(recorded, *_switch())
     if name == "OpenInference":
         from openinference.instrumentation.openai import OpenAIInstrumentor
 
