@@ -4,6 +4,7 @@ that finds the writer overdue hands it the GIL."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -127,6 +128,42 @@ def test_an_idle_writer_sleeps_until_a_put_wakes_it(tmp_path: Path) -> None:
         assert not store._idle
         assert store._due != float("inf")  # the put published the writer's due time
         assert _wait_until(lambda: event.event_id in read_events(store.path))
+    finally:
+        store.close()
+
+
+def _writer_frames(store: LocalStore) -> list[str]:
+    """The writer thread's Python frames, innermost first."""
+    thread = store._thread
+    assert thread is not None
+    assert thread.ident is not None
+    frame = sys._current_frames().get(thread.ident)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
+
+
+@pytest.mark.usefixtures("quick_idle")
+def test_the_put_that_wakes_the_writer_hands_it_the_gil(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A woken writer needs the GIL once to start its linger. Left to win it from a busy
+    caller, it woke at each of the caller's brief GIL releases and found the GIL taken
+    again, for as long as the caller stayed busy. The put that wakes it waits until the
+    writer waits again."""
+    store = LocalStore(tmp_path / "handover.db")
+    try:
+        assert _wait_until(lambda: store._idle), "the writer never went idle"
+        monkeypatch.setattr(store_module, "LINGER_SECONDS", 30.0)  # its next linger
+        monkeypatch.setattr(store_module, "WAKE_WAIT", 30.0)
+        started = time.monotonic()
+        store.put_event(make_event())
+        frames = _writer_frames(store)  # no GIL release since the put returned
+        assert time.monotonic() - started < 10, "the put waited for nothing"
+        assert frames[:3] == ["wait", "wait", "_run"], frames  # Event.wait, in its linger
+        assert store.flush(timeout=30)
     finally:
         store.close()
 

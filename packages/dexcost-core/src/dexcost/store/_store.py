@@ -6,7 +6,8 @@ thread woken at an arbitrary moment must then win the GIL from the recording thr
 which a busy thread can deny it for good (see ``_catch_up``). Instead the writer
 publishes when its next batch is due, and a put that finds it overdue hands it the GIL.
 After ``IDLE_AFTER`` empty drains the writer sleeps in the queue, so an idle store costs
-nothing; the next put wakes it and publishes the due time for it.
+nothing; the next put wakes it, publishes the due time for it and hands it the GIL
+until it waits again (see ``WAKE_WAIT``).
 
 Fork safety: SQLite forbids carrying a connection across ``fork()`` (its locks are per
 process, its lock bookkeeping is not). So the connection is closed just before a fork
@@ -67,6 +68,12 @@ IDLE_AFTER = 1
 HIGH_WATER = BATCH_SIZE
 #: The longest a put waits; a writer that misses it is not waited for again until it writes.
 CATCH_UP_WAIT = 0.25
+#: The longest the put that wakes a sleeping writer waits for it to start its linger.
+#: A woken thread needs the GIL once to get there; left to win it from a busy thread, it
+#: wakes at each of that thread's brief GIL releases (a system call per SDK request) and
+#: finds the GIL taken again, which cost the busy thread about 20 µs per openai call for
+#: as long as it stayed busy (up to the writer's next batch, a second later).
+WAKE_WAIT = 0.005
 _NEVER = float("inf")
 #: The due time of a writer asleep in the queue: long past, so the next put acts on it.
 _ASLEEP = float("-inf")
@@ -108,6 +115,8 @@ class LocalStore:
         self._urgent = threading.Event()
         # Set by the writer after each batch; cleared by a thread waiting in _catch_up().
         self._written = threading.Event()
+        # Set by the writer once woken from its sleep in the queue (see WAKE_WAIT).
+        self._awake = threading.Event()
         self._stalled = False  # a _catch_up() wait timed out and the writer has not written since
         # When the writer's current batch should be written by (monotonic seconds);
         # _ASLEEP while it sleeps in the queue.
@@ -219,7 +228,8 @@ class LocalStore:
         are queued.
 
         A put wakes a sleeping writer and publishes its due time for it, since a busy
-        thread may keep the woken writer from the GIL long enough that it cannot.
+        thread may keep the woken writer from the GIL long enough that it cannot; then it
+        waits, at most ``WAKE_WAIT``, until the writer has taken the GIL and let go of it.
 
         The writer needs the GIL to turn records into rows, and its batch releases the GIL
         around every SQLite step. A thread that keeps the interpreter busy and lets go of
@@ -235,6 +245,7 @@ class LocalStore:
         """
         if self._due == _ASLEEP:
             self._due = _next_due()
+            self._awake.wait(WAKE_WAIT)
             return
         if self._stalled:
             return
@@ -288,9 +299,11 @@ class LocalStore:
             self._written.set()  # the previous batch is written
             batch: list[object] = []
             if empty >= IDLE_AFTER:
+                self._awake.clear()
                 self._due = _ASLEEP
                 batch.append(get())  # no GIL needed while it sleeps here
                 self._due = _next_due()
+                self._awake.set()  # the put that woke it may go on (see WAKE_WAIT)
             if size() < BATCH_SIZE:
                 urgent.wait(LINGER_SECONDS)
             urgent.clear()
@@ -427,6 +440,7 @@ class LocalStore:
         self._size = self._queue.qsize
         self._urgent = threading.Event()
         self._written = threading.Event()
+        self._awake = threading.Event()
         self._stalled = False
         self._due = _NEVER
         self._thread = None
