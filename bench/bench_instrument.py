@@ -406,7 +406,7 @@ class Child:
         return result
 
     def turn(self, first: str) -> None:
-        """One turn; ``first`` ("on" or "off") for a tool measured against itself."""
+        """One turn, starting with the tool ``first`` ("on" or "off")."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"turn {first}\n")
         self.proc.stdin.flush()
@@ -461,7 +461,13 @@ def run_group(stream: bool, n: int, procs: int) -> list[tuple[str, ...]]:
         return [statistics.median(c.turns[r]["on"][key] for c in group) for r in range(ROUNDS)]
 
     def own(c: Child, key: str) -> list[float]:
+        """The child's (on - off) per round."""
         return [t["on"][key] - t["off"][key] for t in c.turns]
+
+    def over_rounds(per_child: list[list[float]]) -> float:
+        """The median over the rounds of the median over the children."""
+        rounds = zip(*per_child, strict=True)
+        return statistics.median(statistics.median(values) for values in rounds)
 
     def spread(values: list[float]) -> str:
         return f"{min(values):+.0f} to {max(values):+.0f}"
@@ -476,13 +482,12 @@ def run_group(stream: bool, n: int, procs: int) -> list[tuple[str, ...]]:
             rows.append((name, "-", "-", "-", "-", "-", "-", "-", str(error)))
             continue
         wall = per_round(group, "wall")
-        rounds = range(ROUNDS)
-        same_wall = [statistics.median(own(c, "wall")[r] for c in group) for r in rounds]
-        same_cpu = [statistics.median(own(c, "cpu")[r] for c in group) for r in rounds]
+        own_wall = [own(c, "wall") for c in group]
+        own_cpu = [own(c, "cpu") for c in group]
         same = (
-            f"{statistics.median(same_wall):+.1f}",
-            f"{statistics.median(same_cpu):+.1f}",
-            spread([statistics.median(own(c, "wall")) for c in group]),
+            f"{over_rounds(own_wall):+.1f}",
+            f"{over_rounds(own_cpu):+.1f}",
+            spread([statistics.median(values) for values in own_wall]),
         )
         recorded = sum(finished[id(c)]["recorded"] for c in group)
         calls = sum(finished[id(c)]["calls"] for c in group)
