@@ -8,12 +8,14 @@ replaced except where a test makes pricing fail on purpose.
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 import os
 import signal
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -247,6 +249,25 @@ def test_a_pricing_failure_records_the_call_at_zero(
         (Decimal(0), "unknown"),
         (_price(tracker), "computed"),
     ]
+
+
+def test_a_call_waiting_to_be_priced_keeps_nothing_of_the_response_alive(
+    tracker: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any
+) -> None:
+    """A pending record holds plain values only: the response and its SDK objects are
+    freed with the caller's last reference (kept until the writer's batch, they cost
+    memory and slowed the calls after them), and the call is still priced in full."""
+    with tracker.task("ticket") as t:
+        fake_api.reply_json(_completion())
+        answer = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert answer.usage is not None
+        kept = [weakref.ref(answer), weakref.ref(answer.usage)]
+        del answer
+        gc.collect()
+        assert len(tracker._pending) == 1  # recorded, not settled yet
+        assert [ref() for ref in kept] == [None, None]
+        assert (t.task.total_input_tokens, t.task.total_cached_tokens) == (PROMPT, CACHED)
+        assert t.task.total_cost_usd == _price(tracker)
 
 
 @pytest.mark.parametrize("written_by", ["child.end()", "the writer's next batch"])
