@@ -177,8 +177,9 @@ class Tool:
 
 
 def _switch() -> tuple[Callable[[], None], Callable[[], None]]:
-    """Switches the process's tool off and on again: every wrapt proxy on openai's
-    modules and on the classes in them is swapped for what it wraps, and back.
+    """Switches the process's tool off and on again: every wrapper on openai's modules
+    and on the classes in them (a wrapt proxy, or a function dexcost put in place of a
+    plain one) is swapped for what it wraps, and back.
 
     The same for every tool. An OpenTelemetry instrumentor's ``uninstrument()`` then
     ``instrument()`` can leave wrappers behind (OpenLLMetry's then records each call
@@ -195,7 +196,7 @@ def _switch() -> tuple[Callable[[], None], Callable[[], None]]:
         (owner, name, value, value.__wrapped__)
         for owner in owners.values()
         for name, value in list(vars(owner).items())
-        if isinstance(value, proxy)
+        if isinstance(value, proxy) or "_self_dexcost_patch" in getattr(value, "__dict__", ())
     ]
 
     def put(index: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import sys
 import threading
 import types
@@ -28,7 +30,14 @@ def target() -> Iterator[types.ModuleType]:
 
     class Service(Base):
         def call(self, x: int) -> int:
+            """Double x."""
             return x * 2
+
+        async def acall(self, x: int) -> int:
+            return x * 3
+
+        def numbers(self, n: int) -> Iterator[int]:
+            yield from range(n)
 
         @staticmethod
         def helper(x: int) -> int:
@@ -149,3 +158,71 @@ def test_one_target_belongs_to_one_owner(target: Any) -> None:
     _patch.wrap("test", MODULE, "Service.call", adding(1))
     with pytest.raises(RuntimeError, match="already patched"):
         _patch.wrap("other", MODULE, "Service.call", adding(1))
+
+
+def test_a_patched_function_shows_the_originals_name_docstring_and_signature(target: Any) -> None:
+    original = vars(target.Service)["call"]
+    bound = inspect.signature(target.Service().call)
+    _patch.wrap("test", MODULE, "Service.call", adding(0))
+    patched = vars(target.Service)["call"]
+    assert patched is not original
+    assert (patched.__name__, patched.__qualname__) == (original.__name__, original.__qualname__)
+    assert (patched.__doc__, patched.__module__) == ("Double x.", original.__module__)
+    assert patched.__wrapped__ is original
+    assert inspect.signature(patched) == inspect.signature(original)
+    assert inspect.signature(target.Service().call) == bound
+
+
+def test_the_wrapper_gets_the_instance_and_the_bound_method(target: Any) -> None:
+    seen: list[tuple[Any, Any, Any, Any]] = []
+
+    def spy(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        seen.append((getattr(wrapped, "__self__", None), instance, args, kwargs))
+        return wrapped(*args, **kwargs)
+
+    _patch.wrap("test", MODULE, "Service.call", spy)
+    _patch.wrap("test", MODULE, "function", spy)
+    service = target.Service()
+    assert service.call(3) == 6
+    assert target.Service.call(service, x=4) == 8  # through the class, self passed
+    assert target.function(5) == 4
+    assert seen == [
+        (service, service, (3,), {}),
+        (service, service, (), {"x": 4}),
+        (None, None, (5,), {}),
+    ]
+
+
+def test_coroutine_and_generator_methods_stay_what_they_are(target: Any) -> None:
+    calls: list[str] = []
+
+    def counting(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        calls.append(wrapped.__name__)
+        return wrapped(*args, **kwargs)
+
+    _patch.wrap("test", MODULE, "Service.acall", counting)
+    _patch.wrap("test", MODULE, "Service.numbers", counting)
+    assert inspect.iscoroutinefunction(target.Service.acall)
+    assert inspect.isgeneratorfunction(target.Service.numbers)
+    service = target.Service()
+    assert asyncio.run(service.acall(2)) == 6
+    assert list(service.numbers(3)) == [0, 1, 2]
+    assert calls == ["acall", "numbers"]
+
+
+def test_a_switched_off_patch_calls_straight_through(target: Any) -> None:
+    calls: list[Any] = []
+
+    def counting(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        calls.append(instance)
+        return wrapped(*args, **kwargs)
+
+    patch = _patch.wrap("test", MODULE, "Service.call", counting)
+    assert patch is not None
+    bound = target.Service().call  # bound while on: follows the switch all the same
+    patch.active = False
+    assert (bound(1), target.Service().call(2)) == (2, 4)
+    assert calls == []
+    patch.active = True
+    assert bound(1) == 2
+    assert len(calls) == 1

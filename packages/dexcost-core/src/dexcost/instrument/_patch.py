@@ -1,4 +1,4 @@
-"""The one patch mechanism: wrapt wrappers that dexcost installs, knows and removes.
+"""The one patch mechanism: wrappers that dexcost installs, knows and removes.
 
 Every dexcost patch (provider SDKs, HTTP libraries) goes through :func:`wrap` and
 :func:`unwrap`. Installing is idempotent and thread-safe; removing restores the exact
@@ -6,14 +6,26 @@ object that was there before, and only when dexcost's wrapper is still the outer
 one. If another tool wrapped on top of ours since, removing ours would drop theirs, so
 our wrapper stays in the chain switched off (it calls straight through) and is switched
 back on, not stacked again, if the same target is patched later.
+
+Every wrapper has wrapt's signature, ``wrapper(wrapped, instance, args, kwargs)``. A
+plain synchronous function (a method in a class, or a module's function) is replaced by
+a plain function that calls it: Python binds it as it bound the original, with no proxy
+object built per attribute access, which is most of what a wrapt wrapper costs a call
+that dexcost then leaves alone (a request to a host nobody prices). It carries the
+original's name, docstring, annotations and ``__wrapped__``, so ``inspect.signature``
+and wrapt-based tools see through it. Everything else (coroutine and generator
+functions, whose kind ``inspect`` reads from the code object, static and class methods,
+builtins) is wrapped by wrapt's ``FunctionWrapper``, which proxies all of that.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +41,55 @@ WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
 _installed: dict[tuple[int, str], Patch] = {}
 
+# Code flags of functions whose calls do not run their body (coroutines, generators).
+_DEFERRED = (
+    inspect.CO_COROUTINE
+    | inspect.CO_GENERATOR
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a plain synchronous Python function."""
+    return type(value) is types.FunctionType and not value.__code__.co_flags & _DEFERRED
+
+
+def _function_patch(
+    func: types.FunctionType, wrapper: WrapperFn, on: list[bool], method: bool
+) -> tuple[types.FunctionType, Callable[[WrapperFn], None]]:
+    """A plain function calling ``wrapper`` around ``func`` while ``on`` is non-empty, as
+    wrapt would (``method``: bound to an instance, which is ``instance``), and a setter
+    for its wrapper."""
+    bind = types.MethodType
+    if method:
+
+        def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if on:
+                return wrapper(bind(func, self), self, args, kwargs)
+            return func(self, *args, **kwargs)
+
+    else:
+
+        def patched(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            if on:
+                return wrapper(func, None, args, kwargs)
+            return func(*args, **kwargs)
+
+    def set_wrapper(new: WrapperFn) -> None:
+        nonlocal wrapper
+        wrapper = new
+
+    functools.update_wrapper(patched, func)
+    return patched, set_wrapper  # type: ignore[return-value]
+
 
 class Patch:
     """One dexcost wrapper on ``module:path``, and what it replaced."""
 
     __slots__ = (
         "_on",
+        "_set_wrapper",
         "attribute",
         "created",
         "module",
@@ -65,11 +120,18 @@ class Patch:
         self.original = original  # the raw attribute value (descriptor) that was replaced
         self.created = created  # the attribute was inherited: removal deletes our slot
         self.wrapper = wrapper
-        # wrapt's switch, read on every call: a non-empty list is on. wrapt tests its
-        # truth in C, where a method here would cost every call a Python frame.
+        # The switch, read on every call: a non-empty list is on. wrapt tests its truth
+        # in C, where a method here would cost every call a Python frame.
         self._on = [True]
-        switch: Any = self._on  # wrapt's stubs want a bool-like; a list's truth is its length
-        proxy: Any = wrapt.FunctionWrapper(original, wrapper, enabled=switch)
+        self._set_wrapper: Callable[[WrapperFn], None] | None = None
+        proxy: Any
+        if _plain(original):
+            proxy, self._set_wrapper = _function_patch(
+                original, wrapper, self._on, inspect.isclass(parent)
+            )
+        else:
+            switch: Any = self._on  # wrapt's stubs want a bool-like; a list's truth is its length
+            proxy = wrapt.FunctionWrapper(original, wrapper, enabled=switch)
         proxy._self_dexcost_patch = self
         self.proxy = proxy
 
@@ -90,12 +152,15 @@ class Patch:
     def replace_wrapper(self, wrapper: WrapperFn) -> None:
         """Have the installed proxy call ``wrapper`` from now on.
 
-        The proxy is re-initialised in place (wrapt supports it), so a wrapper another
-        tool installed on top of ours keeps calling into the same object.
+        The proxy keeps its identity (a wrapt proxy is re-initialised in place), so a
+        wrapper another tool installed on top of ours keeps calling into the same object.
         """
         if wrapper is not self.wrapper:
             self.wrapper = wrapper
-            type(self.proxy).__init__(self.proxy, self.original, wrapper, self._on)
+            if self._set_wrapper is not None:
+                self._set_wrapper(wrapper)
+            else:
+                type(self.proxy).__init__(self.proxy, self.original, wrapper, self._on)
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
