@@ -1,13 +1,20 @@
 """HTTP capture overhead: µs added per request, captured and for hosts nobody prices.
 
 Targets: ≤ 20 µs per captured (priced and recorded) request, ≤ 3 µs per request to a host
-not in the catalog. Three views, all medians of the CPU time of the calling thread:
+not in the catalog. Three views, each the median over thousands of requests of the CPU
+time the calling thread spends with capture on minus the same request with it off:
 
 * the capture layer alone: requests' own wrapper around a ``send`` that returns a canned
   ``requests.Response`` at once, so nothing but dexcost's work is timed;
-* the same request with capture off and on, in alternating rounds, through real clients
-  on in-process transports (httpx.MockTransport, a requests adapter with canned answers);
-* one real loopback figure (requests and urllib3 to a local server): noisy by nature.
+* the same request through real clients on in-process transports (httpx.MockTransport, a
+  requests adapter with canned answers);
+* requests over urllib3 (both patched) to a local HTTP server in another process, over
+  a real socket.
+
+Requests are paired: one with the patches in place, one with the patched attributes put
+back to what they were (as ``untrack_http()`` leaves them), in alternating order, and the
+figure is the median of the pairs' differences. Pairing one request with the next takes
+out the drift of the host's speed, which moves a per-round average by several µs.
 
 Recorded events go to a temporary store through the real writer thread. Every captured
 figure includes one ``record_cost`` (shown first), whose cost is the core's, not this layer's.
@@ -19,9 +26,9 @@ import io
 import json
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +37,7 @@ from typing import Any
 
 import httpx
 import requests
-from _timing import table
+from _timing import median_us, table
 from requests.adapters import BaseAdapter
 
 import dexcost
@@ -57,23 +64,71 @@ def _per_call_us(func: Callable[[], object], calls: int) -> float:
     return (time.thread_time_ns() - start) / calls / 1000
 
 
-def _alternate(
-    func: Callable[[], object], on: Callable[[], object], off: Callable[[], object], *,
-    calls: int = 400, rounds: int = 21,
-) -> tuple[float, float]:  # fmt: skip
-    """Median µs per call with capture off, and the median per-round difference on − off."""
-    for _ in range(calls // 4):
+def _switches(patches: list[_patch.Patch]) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Put the patches in place, and take them out (each attribute as it was before)."""
+    placed = [(p.parent, p.attribute, p.proxy) for p in patches]
+    removed = [(p.parent, p.attribute, None if p.created else p.original) for p in patches]
+
+    def on() -> None:
+        for parent, attribute, value in placed:
+            setattr(parent, attribute, value)
+
+    def off() -> None:
+        for parent, attribute, value in removed:
+            if value is None:
+                delattr(parent, attribute)
+            else:
+                setattr(parent, attribute, value)
+
+    return on, off
+
+
+def _paired(
+    func: Callable[[], object], patches: list[_patch.Patch], pairs: int = 3000
+) -> tuple[float, float]:
+    """Median µs of ``func()`` with the patches out, and the median on − off of a pair."""
+    on, off = _switches(patches)
+    clock = time.thread_time_ns
+    for _ in range(pairs // 10):
+        on()
+        func()
+        off()
         func()
     bases, deltas = [], []
-    for _ in range(rounds):
-        off()
-        base = _per_call_us(func, calls)
-        on()
-        deltas.append(_per_call_us(func, calls) - base)
-        bases.append(base)
-        dexcost.flush()  # the writer thread catches up outside the timed part
-    off()
-    return statistics.median(bases), statistics.median(deltas)
+    for i in range(pairs):
+        if i % 2:
+            on()
+            start = clock()
+            func()
+            with_capture = clock() - start
+            off()
+            start = clock()
+            func()
+            without = clock() - start
+        else:
+            off()
+            start = clock()
+            func()
+            without = clock() - start
+            on()
+            start = clock()
+            func()
+            with_capture = clock() - start
+        bases.append(without)
+        deltas.append(with_capture - without)
+    on()
+    return statistics.median(bases) / 1000, statistics.median(deltas) / 1000
+
+
+def _captured(
+    func: Callable[[], object], libraries: list[str], pairs: int = 3000
+) -> tuple[float, float]:
+    """:func:`_paired` for ``func`` with HTTP capture of ``libraries``."""
+    track_http(libraries=libraries)
+    try:
+        return _paired(func, _patch.installed("http"), pairs)
+    finally:
+        untrack_http()
 
 
 def _body(url: str) -> bytes:
@@ -115,115 +170,146 @@ def _mock(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=body, headers={"content-type": "application/json"})
 
 
-def _layer_rows() -> list[tuple[str, str, str]]:
-    wrapper = _requests.targets()[0][2]
-    sender = CannedSend()
-    holder: list[_patch.Patch | None] = [None]
-
-    def on() -> None:
-        track_http(libraries=[])
-        holder[0] = _patch.wrap("bench", __name__, "CannedSend.send", wrapper)
-
-    def off() -> None:
-        patch = holder[0]
-        if patch is not None:
-            _patch.unwrap(patch)
-        untrack_http()
-
-    rows = []
-    cases = [
-        ("host not in the catalog", "http://cdn.example.org/a", "≤ 3"),
-        ("per-request entry", "http://serpapi.com/search.json?q=x", "≤ 20"),
-        ("priced from the body", "http://api.exa.ai/search", "≤ 20"),
-        ("priced from a 1 MiB body", "http://api.exa.ai/search?size=large", "as small"),
-    ]
-    for label, url, target in cases:
-        prepared = requests.Request("GET", url).prepare()
-        _, added = _alternate(lambda p=prepared: sender.send(p), on, off)  # type: ignore[misc]
-        note = f"target {target} µs" if target.startswith("≤") else "target: as a small body"
-        rows.append((f"capture layer, {label}", f"{added:+.2f} µs", note))
-    body = _BODIES["large"]
-    parse = _per_call_us(lambda: json.loads(body), 20)
-    rows.append(("json.loads of that 1 MiB body (reference)", f"{parse:.0f} µs", "not paid"))
-    return rows
+_LAYER_CASES = [
+    ("host not in the catalog", "http://cdn.example.org/a", "≤ 3"),
+    ("per-request entry", "http://serpapi.com/search.json?q=x", "≤ 20"),
+    ("priced from the body", "http://api.exa.ai/search", "≤ 20"),
+    ("priced from a 1 MiB body", "http://api.exa.ai/search?size=large", "as small"),
+]
 
 
-def _client_rows() -> list[tuple[str, str, str]]:
-    client = httpx.Client(transport=httpx.MockTransport(_mock))
-    session = requests.Session()
-    session.mount("http://", CannedAdapter())
-    cases: list[tuple[str, Callable[[], object], str]] = [
-        ("httpx, not in catalog", lambda: client.get("http://cdn.example.org/a"), "httpx"),
-        ("httpx, per-request", lambda: client.get("http://serpapi.com/search.json"), "httpx"),
-        ("httpx, from body", lambda: client.post("http://api.exa.ai/search"), "httpx"),
-        ("httpx, 1 MiB body", lambda: client.post("http://api.exa.ai/search?size=large"), "httpx"),
-        ("requests, not in catalog", lambda: session.get("http://cdn.example.org/a"), "requests"),
-        ("requests, per-request", lambda: session.get("http://serpapi.com/search"), "requests"),
-        ("requests, from body", lambda: session.post("http://api.exa.ai/search"), "requests"),
-    ]  # fmt: skip
-    rows = []
-    for label, func, lib in cases:
-        base, added = _alternate(func, lambda lib=lib: track_http(libraries=[lib]), untrack_http)  # type: ignore[misc]
-        rows.append((f"{label} (in-process)", f"{added:+.2f} µs", f"request alone {base:.0f} µs"))
-    return rows
-
-
-def _loopback_rows() -> list[tuple[str, str, str]]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two sends: with Nagle's algorithm the body waits for
-        # the client's delayed acknowledgement, 40 ms per request, and the idle thread
-        # then runs every request cold.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = json.dumps({"organic_results": []}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    port = httpd.server_address[1]
-    real = socket.getaddrinfo
-    socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1", *a, **k)
-    rows = []
+def _layer_row(index: int) -> tuple[str, str, str]:
+    label, url, target = _LAYER_CASES[index]
+    track_http(libraries=[])
+    patch = _patch.wrap("bench", __name__, "CannedSend.send", _requests.targets()[0][2])
+    assert patch is not None
+    sender, prepared = CannedSend(), requests.Request("GET", url).prepare()
     try:
-        session = requests.Session()
-        for host, label in (("serpapi.com", "per-request"), ("cdn.example.org", "not in catalog")):
-            url = f"http://{host}:{port}/search.json"
-            base, added = _alternate(
-                lambda u=url: session.get(u),  # type: ignore[misc]
-                lambda: track_http(libraries=["requests", "urllib3"]),
-                untrack_http,
-                calls=100,
-                rounds=11,
-            )
-            note = f"request alone {base:.0f} µs"
-            rows.append((f"requests, {label} (loopback)", f"{added:+.2f} µs", note))
+        _, added = _paired(lambda: sender.send(prepared), [patch])
     finally:
-        socket.getaddrinfo = real
-        httpd.shutdown()
-    return rows
+        _patch.unwrap(patch)
+        untrack_http()
+    note = f"target {target} µs" if target.startswith("≤") else "target: as a small body"
+    return f"capture layer, {label}", f"{added:+.2f} µs", note
+
+
+def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str]]]:
+    """Each client row: its label, one request, the libraries captured."""
+    x = httpx.Client(transport=httpx.MockTransport(_mock))
+    r = requests.Session()
+    r.mount("http://", CannedAdapter())
+    real = requests.Session()  # over a socket to the server in another process
+    h, q, both = ["httpx"], ["requests"], ["requests", "urllib3"]
+    local, loop = "(in-process)", "(loopback)"
+    paid, free = f"http://serpapi.com:{port}/s", f"http://cdn.example.org:{port}/s"
+    return [
+        (f"httpx, not in catalog {local}", lambda: x.get("http://cdn.example.org/a"), h),
+        (f"httpx, per-request {local}", lambda: x.get("http://serpapi.com/search.json"), h),
+        (f"httpx, from body {local}", lambda: x.post("http://api.exa.ai/search"), h),
+        (f"httpx, 1 MiB body {local}", lambda: x.post("http://api.exa.ai/search?size=large"), h),
+        (f"requests, not in catalog {local}", lambda: r.get("http://cdn.example.org/a"), q),
+        (f"requests, per-request {local}", lambda: r.get("http://serpapi.com/search"), q),
+        (f"requests, from body {local}", lambda: r.post("http://api.exa.ai/search"), q),
+        (f"requests, per-request {loop}", lambda: real.get(paid), both),
+        (f"requests, not in catalog {loop}", lambda: real.get(free), both),
+    ]  # fmt: skip
+
+
+def _client_row(index: int, port: int) -> tuple[str, str, str]:
+    real = socket.getaddrinfo  # every host is the local server
+    socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1", *a, **k)  # type: ignore[assignment]
+    label, func, libraries = _client_cases(port)[index]
+    base, added = _captured(func, libraries)
+    return label, f"{added:+.2f} µs", f"request alone {base:.0f} µs"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two sends: with Nagle's algorithm the body waits for
+    # the client's delayed acknowledgement, 40 ms per request, and the idle client then
+    # runs every request cold.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps({"organic_results": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _serve() -> None:
+    """The loopback server, run in its own process: its port on stdout, then serve."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    print(httpd.server_address[1], flush=True)
+    httpd.serve_forever()
+
+
+def _row(name: str, port: int) -> tuple[str, str, str]:
+    """One row of the table, measured in this (fresh) process."""
+    db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "bench.db"
+    dexcost.init(buffer_path=str(db), auto_instrument=[], track_http=False)
+    try:
+        with dexcost.task("bench") as task:
+            kind, _, index = name.partition(":")
+            if kind == "record":
+                details = {"a": 1}
+                record = median_us(
+                    lambda: task.record_cost("serpapi", "0.025", details=details),
+                    calls=1000,
+                    rounds=15,
+                    clock=time.thread_time_ns,
+                )
+                return (
+                    "record_cost alone (core)",
+                    f"{record:.2f} µs",
+                    "part of every captured figure",
+                )
+            if kind == "parse":
+                body = _BODIES["large"]
+                parse = _per_call_us(lambda: json.loads(body), 20)
+                return "json.loads of that 1 MiB body (reference)", f"{parse:.0f} µs", "not paid"
+            if kind == "layer":
+                return _layer_row(int(index))
+            return _client_row(int(index), port)
+    finally:
+        dexcost.close()
 
 
 def main() -> None:
-    db = Path(tempfile.mkdtemp(prefix="dexcost-bench-")) / "bench.db"
-    dexcost.init(buffer_path=str(db), auto_instrument=[], track_http=False)
-    with dexcost.task("bench") as task:
-        record = _per_call_us(lambda: task.record_cost("serpapi", "0.025", details={"a": 1}), 5000)
-        dexcost.flush()
-        rows = [("record_cost alone (core)", f"{record:.2f} µs", "part of every captured figure")]
-        rows += _layer_rows()
-        rows += _client_rows()
-        rows += _loopback_rows()
-    dexcost.close()
+    if sys.argv[1:] == ["--serve"]:
+        _serve()
+        return
+    if sys.argv[1:2] == ["--row"]:
+        print(json.dumps(_row(sys.argv[2], int(sys.argv[3]))))
+        return
+    # Each row in a fresh process: a process that has handled 1 MiB bodies runs every later
+    # request slower (a row's "request alone" then grew from 136 to 247 µs).
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    port = server.stdout.readline().strip()
+    names = ["record", *(f"layer:{i}" for i in range(len(_LAYER_CASES))), "parse"]
+    names += [f"client:{i}" for i in range(len(_client_cases(0)))]
+    rows = []
+    try:
+        for name in names:
+            out = subprocess.run(
+                [sys.executable, __file__, "--row", name, port],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append(tuple(json.loads(out.stdout)))
+    finally:
+        server.kill()
+        server.wait()
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     print(table(rows, f"HTTP capture overhead per request, CPU-time medians (CPython {version})"))
 
