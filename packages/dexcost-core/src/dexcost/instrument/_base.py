@@ -6,7 +6,8 @@ wrapper built by :func:`sync_wrapper` or :func:`async_wrapper` around a
 the same thing for every provider: call straight through when nothing is to be
 recorded (not instrumented, or an outer layer owns the call), otherwise own the call
 (:mod:`dexcost._scope`), time it, and hand the result or the exception to the handler
-through the guard, so the user's call returns and raises exactly what it would have.
+under the guard (:func:`dexcost._guard.report`), so the user's call returns and raises
+exactly what it would have.
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ def sync_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:
     on_error = handler.on_error
     claim = _scope.claim
     release = _scope.release
-    guard = _guard.call
+    report = _guard.report
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         tracker = inst.tracker_for(instance)
@@ -289,11 +290,18 @@ def sync_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:
         try:
             result = wrapped(*args, **kwargs)
         except Exception as exc:
-            guard(site, None, on_error, tracker, instance, args, kwargs, exc, started)
+            try:
+                on_error(tracker, instance, args, kwargs, exc, started)
+            except Exception as error:  # the guard, inline: a frame less per call
+                report(site, error)
             raise
         finally:
             release(token)
-        return guard(site, result, on_result, tracker, instance, args, kwargs, result, started)
+        try:
+            return on_result(tracker, instance, args, kwargs, result, started)
+        except Exception as error:
+            report(site, error)
+            return result
 
     return wrapper
 
@@ -306,7 +314,7 @@ def async_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:
     on_error = handler.on_error
     claim = _scope.claim
     release = _scope.release
-    guard = _guard.call
+    report = _guard.report
 
     async def wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -321,10 +329,17 @@ def async_wrapper(inst: Instrumentor, handler: CallHandler) -> _patch.WrapperFn:
         try:
             result = await wrapped(*args, **kwargs)
         except Exception as exc:
-            guard(site, None, on_error, tracker, instance, args, kwargs, exc, started)
+            try:
+                on_error(tracker, instance, args, kwargs, exc, started)
+            except Exception as error:  # the guard, inline: a frame less per call
+                report(site, error)
             raise
         finally:
             release(token)
-        return guard(site, result, on_result, tracker, instance, args, kwargs, result, started)
+        try:
+            return on_result(tracker, instance, args, kwargs, result, started)
+        except Exception as error:
+            report(site, error)
+            return result
 
     return wrapper

@@ -10,6 +10,7 @@ on its own. Works with openai 1.x-3.x (the resource paths are the same).
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,6 @@ from ._base import CallHandler, Instrumentor, async_wrapper, sync_wrapper
 from ._record import (
     Usage,
     as_int,
-    elapsed_ms,
     estimate_tokens,
     field,
     record_failure,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIInstrumentor"]
 
 _DEFAULT_HOST = "api.openai.com"
+_perf_ns = time.perf_counter_ns
 
 # Filled in at instrument time (never at import: importing dexcost must not import openai).
 _stream_types: tuple[type, ...] = ()
@@ -181,7 +182,7 @@ class _Handler(CallHandler):
     ) -> Any:
         if isinstance(result, _stream_types):
             return self._wrap_stream(tracker, instance, kwargs, result, started_ns)
-        mode = raw_mode(kwargs)
+        mode = raw_mode(kwargs) if "extra_headers" in kwargs else None
         if mode is not None:
             return handle_raw(
                 result,
@@ -210,7 +211,8 @@ class _Handler(CallHandler):
         details = _details(self.operation, host, kwargs.get("model"))
         _add_response_fields(details, result)
         model = getattr(result, "model", None) or kwargs.get("model")
-        record_llm(tracker, provider, model, usage, elapsed_ms(started_ns), details)
+        latency = (_perf_ns() - started_ns) // 1_000_000  # elapsed_ms(), a frame less
+        record_llm(tracker, provider, model, usage, latency, details)
 
     def _wrap_stream(
         self,

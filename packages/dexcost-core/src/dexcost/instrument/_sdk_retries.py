@@ -183,6 +183,7 @@ class _RetryAware(CallHandler):
     def __init__(self, inner: CallHandler) -> None:
         self.inner = inner
         self.operation = inner.operation  # type: ignore[misc]
+        self._on_result = inner.on_result
 
     def on_result(
         self,
@@ -193,7 +194,9 @@ class _RetryAware(CallHandler):
         result: Any,
         started_ns: int,
     ) -> Any:
-        return self.inner.on_result(take(tracker), instance, args, kwargs, result, started_ns)
+        if _chain.get() is not None:  # :func:`take`, called only when there is a chain
+            tracker = take(tracker)
+        return self._on_result(tracker, instance, args, kwargs, result, started_ns)
 
     def on_error(
         self,
