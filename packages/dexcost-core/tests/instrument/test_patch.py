@@ -50,8 +50,12 @@ def target() -> Iterator[types.ModuleType]:
     def function(x: int) -> int:
         return x - 1
 
+    async def afunction(x: int) -> int:
+        return x - 2
+
     module.Service = Service  # type: ignore[attr-defined]
     module.function = function  # type: ignore[attr-defined]
+    module.afunction = afunction  # type: ignore[attr-defined]
     sys.modules[MODULE] = module
     yield module
     for patch in _patch.installed("test"):
@@ -193,21 +197,31 @@ def test_the_wrapper_gets_the_instance_and_the_bound_method(target: Any) -> None
     ]
 
 
-def test_coroutine_and_generator_methods_stay_what_they_are(target: Any) -> None:
-    calls: list[str] = []
+def test_coroutine_and_generator_functions_stay_what_they_are(target: Any) -> None:
+    calls: list[tuple[str, Any]] = []
 
     def counting(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        calls.append(wrapped.__name__)
+        calls.append((wrapped.__name__, instance))
         return wrapped(*args, **kwargs)
 
-    _patch.wrap("test", MODULE, "Service.acall", counting)
-    _patch.wrap("test", MODULE, "Service.numbers", counting)
+    patches = [
+        _patch.wrap("test", MODULE, path, counting)
+        for path in ("Service.acall", "Service.numbers", "afunction")
+    ]
     assert inspect.iscoroutinefunction(target.Service.acall)
+    assert inspect.iscoroutinefunction(target.afunction)
     assert inspect.isgeneratorfunction(target.Service.numbers)
     service = target.Service()
     assert asyncio.run(service.acall(2)) == 6
+    assert asyncio.run(target.afunction(5)) == 3
     assert list(service.numbers(3)) == [0, 1, 2]
-    assert calls == ["acall", "numbers"]
+    assert calls == [("acall", service), ("afunction", None), ("numbers", service)]
+    for patch in patches:
+        assert patch is not None
+        patch.active = False
+    assert asyncio.run(service.acall(2)) == 6
+    assert asyncio.run(target.afunction(5)) == 3
+    assert len(calls) == 3
 
 
 def test_a_switched_off_patch_calls_straight_through(target: Any) -> None:

@@ -8,14 +8,15 @@ our wrapper stays in the chain switched off (it calls straight through) and is s
 back on, not stacked again, if the same target is patched later.
 
 Every wrapper has wrapt's signature, ``wrapper(wrapped, instance, args, kwargs)``. A
-plain synchronous function (a method in a class, or a module's function) is replaced by
-a plain function that calls it: Python binds it as it bound the original, with no proxy
-object built per attribute access, which is most of what a wrapt wrapper costs a call
-that dexcost then leaves alone (a request to a host nobody prices). It carries the
-original's name, docstring, annotations and ``__wrapped__``, so ``inspect.signature``
-and wrapt-based tools see through it. Everything else (coroutine and generator
-functions, whose kind ``inspect`` reads from the code object, static and class methods,
-builtins) is wrapped by wrapt's ``FunctionWrapper``, which proxies all of that.
+plain Python function (a method in a class, or a module's function; ``async def`` ones
+too) is replaced by a function of the same kind that calls it: Python binds it as it
+bound the original, with no proxy object built per attribute access, which is most of
+what a wrapt wrapper costs a call that dexcost then leaves alone (a request to a host
+nobody prices). It carries the original's name, docstring, annotations and
+``__wrapped__``, so ``inspect.signature`` and wrapt-based tools see through it, and
+``inspect.iscoroutinefunction`` answers as for the original. Everything else (generator
+functions, static and class methods, builtins, another tool's wrapt proxy) is wrapped by
+wrapt's ``FunctionWrapper``, which proxies all of that.
 """
 
 from __future__ import annotations
@@ -41,28 +42,39 @@ WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
 _installed: dict[tuple[int, str], Patch] = {}
 
-# Code flags of functions whose calls do not run their body (coroutines, generators).
-_DEFERRED = (
-    inspect.CO_COROUTINE
-    | inspect.CO_GENERATOR
-    | inspect.CO_ASYNC_GENERATOR
-    | inspect.CO_ITERABLE_COROUTINE
-)
+# Code flags of generator functions: a plain function in their place would not be one.
+_GENERATOR = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
 
 def _plain(value: Any) -> bool:
-    """Whether ``value`` is a plain synchronous Python function."""
-    return type(value) is types.FunctionType and not value.__code__.co_flags & _DEFERRED
+    """Whether ``value`` is a plain Python function (sync or ``async def``), no generator."""
+    return type(value) is types.FunctionType and not value.__code__.co_flags & _GENERATOR
 
 
 def _function_patch(
     func: types.FunctionType, wrapper: WrapperFn, on: list[bool], method: bool
 ) -> tuple[types.FunctionType, Callable[[WrapperFn], None]]:
-    """A plain function calling ``wrapper`` around ``func`` while ``on`` is non-empty, as
-    wrapt would (``method``: bound to an instance, which is ``instance``), and a setter
-    for its wrapper."""
+    """A function of the same kind as ``func`` (``async def`` for a coroutine function)
+    calling ``wrapper`` around it while ``on`` is non-empty, as wrapt would (``method``:
+    bound to an instance, which is ``instance``), and a setter for its wrapper."""
     bind = types.MethodType
-    if method:
+    patched: Any
+    if inspect.iscoroutinefunction(func):
+        if method:
+
+            async def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+                if on:
+                    return await wrapper(bind(func, self), self, args, kwargs)
+                return await func(self, *args, **kwargs)
+
+        else:
+
+            async def patched(*args: Any, **kwargs: Any) -> Any:
+                if on:
+                    return await wrapper(func, None, args, kwargs)
+                return await func(*args, **kwargs)
+
+    elif method:
 
         def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
             if on:
@@ -71,7 +83,7 @@ def _function_patch(
 
     else:
 
-        def patched(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        def patched(*args: Any, **kwargs: Any) -> Any:
             if on:
                 return wrapper(func, None, args, kwargs)
             return func(*args, **kwargs)
@@ -81,7 +93,7 @@ def _function_patch(
         wrapper = new
 
     functools.update_wrapper(patched, func)
-    return patched, set_wrapper  # type: ignore[return-value]
+    return patched, set_wrapper
 
 
 class Patch:
