@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,8 @@ def _switch() -> tuple[Callable[[], None], Callable[[], None]]:
         (owner, name, value, value.__wrapped__)
         for owner in owners.values()
         for name, value in list(vars(owner).items())
-        if isinstance(value, proxy) or "_self_dexcost_patch" in getattr(value, "__dict__", ())
+        if isinstance(value, proxy)
+        or (isinstance(value, types.FunctionType) and "_self_dexcost_patch" in value.__dict__)
     ]
 
     def put(index: int) -> None:
