@@ -281,6 +281,17 @@ def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> Wr
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _owner() is not None:
             return wrapped(*args, **kwargs)
+        try:  # a host nobody prices, known from the cache: a frame less than _start()
+            prices = _prices[0]
+            unpriced = (
+                prices.catalog is _catalog_state._default_catalog
+                and prices.rates is default_registry._index
+                and prices.hosts.get(host(instance, args, kwargs)) is False
+            )
+        except Exception:
+            unpriced = False  # _start() reports it
+        if unpriced:
+            return wrapped(*args, **kwargs)
         call = _start(site, library, host, target, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -310,6 +321,17 @@ def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> W
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if _owner() is not None:
+            return await wrapped(*args, **kwargs)
+        try:  # a host nobody prices, known from the cache: a frame less than _start()
+            prices = _prices[0]
+            unpriced = (
+                prices.catalog is _catalog_state._default_catalog
+                and prices.rates is default_registry._index
+                and prices.hosts.get(host(instance, args, kwargs)) is False
+            )
+        except Exception:
+            unpriced = False  # _start() reports it
+        if unpriced:
             return await wrapped(*args, **kwargs)
         call = _start(site, library, host, target, instance, args, kwargs)
         if call is None:
