@@ -335,3 +335,29 @@ def test_a_refreshed_catalog_applies_to_the_next_call(
         "0.004",
         "2099.01.01",
     )
+
+
+def test_a_host_that_cannot_be_read_is_reported_once_and_the_request_sent_once(
+    tracker: Any,
+) -> None:
+    from dexcost.adapters.http._capture import sync_wrapper
+
+    def unreadable(instance: Any, args: Any, kwargs: Any) -> str:
+        raise LookupError("no host")
+
+    def never(*args: Any) -> Any:
+        raise AssertionError("a request whose host is unknown is not priced")
+
+    sent: list[str] = []
+
+    def send(url: str) -> str:
+        sent.append(url)
+        return "response"
+
+    track_http(libraries=[])
+    wrapper = sync_wrapper("test", unreadable, never, never)
+    _guard.clear()
+    assert wrapper(send, None, ("http://x",), {}) == "response"
+    assert sent == ["http://x"]
+    assert [type(exc) for _, exc in _guard.swallowed()] == [LookupError]
+    _guard.clear()

@@ -236,6 +236,7 @@ _prices: list[_Prices] = [_Prices(None, None)]
 def _start(
     site: str,
     library: str,
+    name: str,
     host: Host,
     target: Target,
     instance: Any,
@@ -244,8 +245,9 @@ def _start(
 ) -> Call | None:
     """The hot path: a :class:`Call` if this request is to be recorded, else None.
 
-    For a host nobody prices this is one dict lookup after reading the host. An error
-    in it means the call is not recorded, never more.
+    ``name`` is the host the wrapper read (empty if reading it failed: read here again,
+    so the error is reported). For a host nobody prices this is one dict lookup. An
+    error in it means the call is not recorded, never more.
     """
     try:
         tracker = _explicit[0]
@@ -260,7 +262,8 @@ def _start(
         rates = default_registry._index  # replaced, not mutated, when a rate changes
         if prices.catalog is not catalog or prices.rates is not rates:
             prices = _prices[0] = _Prices(catalog, rates)
-        name = host(instance, args, kwargs)
+        if not name:  # the wrapper could not read it
+            name = host(instance, args, kwargs)
         known = prices.hosts.get(name)
         if not (prices.may_price(name) if known is None else known):
             return None
@@ -282,17 +285,18 @@ def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> Wr
         if _owner() is not None:
             return wrapped(*args, **kwargs)
         try:  # a host nobody prices, known from the cache: a frame less than _start()
+            name = host(instance, args, kwargs)
             prices = _prices[0]
             unpriced = (
                 prices.catalog is _catalog_state._default_catalog
                 and prices.rates is default_registry._index
-                and prices.hosts.get(host(instance, args, kwargs)) is False
+                and prices.hosts.get(name) is False
             )
         except Exception:
-            unpriced = False  # _start() reports it
+            name, unpriced = "", False  # _start() reads the host again and reports
         if unpriced:
             return wrapped(*args, **kwargs)
-        call = _start(site, library, host, target, instance, args, kwargs)
+        call = _start(site, library, name, host, target, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         token = _claim(LAYER)
@@ -323,17 +327,18 @@ def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> W
         if _owner() is not None:
             return await wrapped(*args, **kwargs)
         try:  # a host nobody prices, known from the cache: a frame less than _start()
+            name = host(instance, args, kwargs)
             prices = _prices[0]
             unpriced = (
                 prices.catalog is _catalog_state._default_catalog
                 and prices.rates is default_registry._index
-                and prices.hosts.get(host(instance, args, kwargs)) is False
+                and prices.hosts.get(name) is False
             )
         except Exception:
-            unpriced = False  # _start() reports it
+            name, unpriced = "", False  # _start() reads the host again and reports
         if unpriced:
             return await wrapped(*args, **kwargs)
-        call = _start(site, library, host, target, instance, args, kwargs)
+        call = _start(site, library, name, host, target, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = _claim(LAYER)
