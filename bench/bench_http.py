@@ -89,31 +89,24 @@ def _paired(
     """Median µs of ``func()`` with the patches out, and the median on − off of a pair."""
     on, off = _switches(patches)
     clock = time.thread_time_ns
+
+    def timed(switch: Callable[[], None]) -> int:
+        switch()
+        start = clock()
+        func()
+        return clock() - start
+
     for _ in range(pairs // 10):
-        on()
-        func()
-        off()
-        func()
+        timed(on)
+        timed(off)
     bases, deltas = [], []
     for i in range(pairs):
         if i % 2:
-            on()
-            start = clock()
-            func()
-            with_capture = clock() - start
-            off()
-            start = clock()
-            func()
-            without = clock() - start
+            with_capture = timed(on)
+            without = timed(off)
         else:
-            off()
-            start = clock()
-            func()
-            without = clock() - start
-            on()
-            start = clock()
-            func()
-            with_capture = clock() - start
+            without = timed(off)
+            with_capture = timed(on)
         bases.append(without)
         deltas.append(with_capture - without)
     on()
