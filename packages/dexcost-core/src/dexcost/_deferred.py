@@ -26,13 +26,15 @@ records into rows directly, in batches.
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._ids import uuid_of
 from ._models import Event, Task
 
-__all__ = ["PENDING", "Record", "build", "settle"]
+__all__ = ["KEPT_FREELY", "PENDING", "BodyHold", "Record", "build", "held_bodies", "settle"]
 
 #: The values of one event, in :class:`Event` field order (see the module docstring).
 Record = list[Any]
@@ -45,7 +47,52 @@ Record = list[Any]
 RECORD_LENGTH = 25
 PENDING = RECORD_LENGTH + 5
 
+#: A response body up to this size (bytes) that alone sets an HTTP call's price is kept
+#: by its pending record unconditionally; larger ones only within :data:`held_bodies`.
+KEPT_FREELY = 16 * 1024
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class BodyHold:
+    """The bytes of larger response bodies that pending records keep, within a limit.
+
+    A record keeps its body for about a second at most (until the store's writer
+    settles it); the limit bounds what a burst of large answers can hold on to. A body
+    that does not fit is priced on the calling thread instead.
+    """
+
+    __slots__ = ("_lock", "held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self.limit = limit
+        #: Bytes held now.
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        """Hold ``size`` more bytes if they fit; whether they did."""
+        with self._lock:
+            if self.held + size > self.limit:
+                return False
+            self.held += size
+            return True
+
+    def give(self, size: int) -> None:
+        """Release ``size`` bytes taken before."""
+        with self._lock:
+            self.held -= size
+
+    def _after_fork_in_child(self) -> None:
+        # The lock may have been held by a thread the child does not have. The count
+        # stays: the child's copies of the pending records give their bytes back.
+        self._lock = threading.Lock()
+
+
+#: What every tracker's pending records hold of large bodies (32 MiB at most).
+held_bodies = BodyHold(32 * 1024 * 1024)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=held_bodies._after_fork_in_child)
 
 
 def settle(record: Any) -> list[Task]:

@@ -1,6 +1,7 @@
-"""A small response body that alone sets the price is priced after the call returns,
-off the calling thread, yet reads of the totals are current, a free call never becomes
-an event, and a call keeps the catalog entry it was made under.
+"""A response body that alone sets the price is priced after the call returns, off the
+calling thread, yet reads of the totals are current, a free call never becomes an event,
+and a call keeps the catalog entry it was made under. Large bodies are kept for that
+only within a bound (``held_bodies``); past it they are priced at once.
 
 Real requests and httpx against the local server; the catalog is the bundled one.
 """
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +22,7 @@ import pytest
 import requests
 
 import dexcost
-from dexcost.adapters.http._capture import PRICE_LATER_LIMIT
+from dexcost._deferred import KEPT_FREELY, held_bodies
 from dexcost.catalog import PricedService, ServiceCatalog, get_default_catalog, set_default_catalog
 
 EXA = "api.exa.ai"
@@ -121,14 +126,62 @@ def test_a_call_keeps_the_catalog_it_was_made_under(server: Any, tracker: Any, e
     assert sorted(Decimal(e["cost_usd"]) for e in events()) == [Decimal("0.02"), Decimal("0.2")]
 
 
-def test_a_body_over_the_limit_is_priced_as_well(server: Any, tracker: Any, events: Any) -> None:
-    _exa(server, "0.0042", padding=PRICE_LATER_LIMIT)
+def test_a_large_body_is_kept_until_priced_and_then_let_go(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    _exa(server, "0.0042", padding=KEPT_FREELY)
     with dexcost.task("research") as t:
         response = requests.post(server.url(EXA, "/search"))
-        assert len(response.content) > PRICE_LATER_LIMIT
-        assert t.task.external_cost_usd == Decimal("0.0042")
-    (event,) = events()
-    assert event["cost_usd"] == "0.0042"
+        size = len(response.content)
+        assert size > KEPT_FREELY
+        assert held_bodies.held == size  # pending, not priced on the calling thread
+        assert t.task.external_cost_usd == Decimal("0.0042")  # the read settles it
+        assert held_bodies.held == 0
+        with httpx.Client() as client:
+            client.post(server.url(EXA, "/search"))
+        assert held_bodies.held == size
+    assert held_bodies.held == 0  # the task's end settles it
+    assert [e["cost_usd"] for e in events()] == ["0.0042", "0.0042"]
+
+
+def test_large_bodies_past_the_hold_are_priced_at_once(
+    server: Any, tracker: Any, events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of large answers holds no more than the limit; the rest are priced on the
+    calling thread, and every call is recorded at its reported charge."""
+    _exa(server, "0.0042", padding=KEPT_FREELY)
+    size = len(requests.post(server.url(EXA, "/search")).content)  # outside a task: session
+    tracker.flush()
+    assert held_bodies.held == 0
+    monkeypatch.setattr(held_bodies, "limit", size * 2)
+    with dexcost.task("research") as t:
+        for _ in range(5):
+            requests.post(server.url(EXA, "/search"))
+        assert held_bodies.held == size * 2
+        assert (t.task.external_cost_usd, t.task.event_count) == (Decimal("0.021"), 5)
+    assert held_bodies.held == 0
+    assert [e["cost_usd"] for e in events()].count("0.0042") == 6
+
+
+def test_a_held_body_that_fails_to_price_is_let_go(
+    server: Any, tracker: Any, events: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    _exa(server, "0.0042", padding=KEPT_FREELY)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("catalog data corrupt")
+
+    with (
+        dexcost.task("research") as t,
+        pytest.MonkeyPatch.context() as patch,
+        caplog.at_level(logging.ERROR, logger="dexcost"),
+    ):
+        patch.setattr(PricedService, "extract_cost", broken)
+        requests.post(server.url(EXA, "/search"))
+        assert held_bodies.held > 0
+        assert (t.task.external_cost_usd, t.task.event_count) == (0, 1)
+        assert held_bodies.held == 0
+    assert "could not price a exa_search response" in caplog.text
 
 
 def test_a_pricing_failure_after_the_call_keeps_the_event_at_zero(
@@ -160,3 +213,40 @@ def test_a_pricing_failure_after_the_call_keeps_the_event_at_zero(
         ("0", "unknown"),
         ("0.0123", "exact"),
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_child_forked_while_another_thread_holds_the_hold_can_take_from_it() -> None:
+    """The hold's lock taken by a thread the child does not have must not hang the
+    child's next large answer."""
+    taken, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with held_bodies._lock:
+            taken.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert taken.wait(10)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                code = 0 if held_bodies.take(1) else 2
+                held_bodies.give(1)
+            finally:
+                os._exit(code)
+    finally:
+        release.set()
+        thread.join()
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the hold's lock")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYER",
-    "PRICE_LATER_LIMIT",
     "Call",
     "Finish",
     "Host",
@@ -47,9 +46,6 @@ __all__ = [
 
 #: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
 LAYER = "http"
-#: Bodies up to this size (bytes) that alone set a call's price are priced off the
-#: calling thread, which keeps a reference to them until then (about a second at most).
-PRICE_LATER_LIMIT = 16 * 1024
 
 #: ``host(instance, args, kwargs)``: the host (or ``host:port``) a call goes to; cheap.
 Host = Callable[[Any, tuple[Any, ...], dict[str, Any]], str]
@@ -98,8 +94,9 @@ class Call:
         prices to zero with some confidence (a poll of a running job, a free endpoint) is
         not an event; one that could not be priced is, with confidence ``unknown``.
 
-        A small body that alone sets the price (no header read) is priced later, off
-        the calling thread, like an instrumented LLM call (see ``_deferred``).
+        A body that alone sets the price (no header read) is priced later, off the
+        calling thread, like an instrumented LLM call (see ``_deferred``, which bounds
+        what pending records keep of large bodies).
         """
         if not 200 <= status < 300:
             return
@@ -110,7 +107,7 @@ class Call:
         own = type(tracker) is _CostTracker  # else a subclass: through its record_cost
         result = target.fixed
         if result is None:
-            if own and target.from_body and type(body) is bytes and len(body) <= PRICE_LATER_LIMIT:
+            if own and target.from_body and type(body) is bytes:
                 details = self._details(status)
                 tracker.current()._record_priced_later(priced, body, version, details)
                 return
