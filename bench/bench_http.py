@@ -9,7 +9,8 @@ time the calling thread spends with capture on minus the same request with it of
 * the same request through real clients on in-process transports (httpx.MockTransport, a
   requests adapter with canned answers);
 * requests over urllib3 (both patched) to a local HTTP server in another process, over
-  a real socket.
+  a real socket; beside it the same two methods patched with a wrapper that only calls
+  through, which is those rows' floor (any patch's cost there) and shows their noise.
 
 Requests are paired: one with the patches in place, one with the patched attributes put
 back to what they were (as ``untrack_http()`` leaves them), in alternating order, and the
@@ -84,9 +85,13 @@ def _switches(patches: list[_patch.Patch]) -> tuple[Callable[[], None], Callable
 
 
 def _paired(
-    func: Callable[[], object], patches: list[_patch.Patch], pairs: int = 3000
+    func: Callable[[], object],
+    patches: list[_patch.Patch],
+    pairs: int = 3000,
+    between: Callable[[], object] | None = None,
 ) -> tuple[float, float]:
-    """Median µs of ``func()`` with the patches out, and the median on − off of a pair."""
+    """Median µs of ``func()`` with the patches out, and the median on − off of a pair;
+    ``between`` (untimed) after each pair."""
     on, off = _switches(patches)
     clock = time.thread_time_ns
 
@@ -109,17 +114,19 @@ def _paired(
             with_capture = timed(on)
         bases.append(without)
         deltas.append(with_capture - without)
+        if between is not None:
+            between()
     on()
     return statistics.median(bases) / 1000, statistics.median(deltas) / 1000
 
 
 def _captured(
-    func: Callable[[], object], libraries: list[str], pairs: int = 3000
+    func: Callable[[], object], libraries: list[str], between: Callable[[], object] | None
 ) -> tuple[float, float]:
     """:func:`_paired` for ``func`` with HTTP capture of ``libraries``."""
     track_http(libraries=libraries)
     try:
-        return _paired(func, _patch.installed("http"), pairs)
+        return _paired(func, _patch.installed("http"), between=between)
     finally:
         untrack_http()
 
@@ -163,12 +170,27 @@ def _mock(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=body, headers={"content-type": "application/json"})
 
 
+_LARGE = "http://api.exa.ai/search?size=large"
 _LAYER_CASES = [
     ("host not in the catalog", "http://cdn.example.org/a", "≤ 3"),
     ("per-request entry", "http://serpapi.com/search.json?q=x", "≤ 20"),
     ("priced from the body", "http://api.exa.ai/search", "≤ 20"),
-    ("priced from a 1 MiB body", "http://api.exa.ai/search?size=large", "as small"),
+    ("priced from a 1 MiB body", _LARGE, "as small"),
+    ("1 MiB bodies back to back", _LARGE, "over the hold"),
 ]
+
+
+def _settle() -> None:
+    """What the store's writer does about once a second: price what was recorded."""
+    dexcost.get_tracker()._settle()
+
+
+def _between(label: str) -> Callable[[], object] | None:
+    """A large answer is priced later while pending records' hold has room, which it
+    has at any realistic rate of such answers (see ``_deferred.BodyHold``): settled
+    between pairs here. Back to back, thousands a second, the hold is full and each is
+    priced on the calling thread."""
+    return _settle if "1 MiB body" in label and "back to back" not in label else None
 
 
 def _layer_row(index: int) -> tuple[str, str, str]:
@@ -178,11 +200,16 @@ def _layer_row(index: int) -> tuple[str, str, str]:
     assert patch is not None
     sender, prepared = CannedSend(), requests.Request("GET", url).prepare()
     try:
-        _, added = _paired(lambda: sender.send(prepared), [patch])
+        _, added = _paired(lambda: sender.send(prepared), [patch], between=_between(label))
     finally:
         _patch.unwrap(patch)
         untrack_http()
-    note = f"target {target} µs" if target.startswith("≤") else "target: as a small body"
+    if target.startswith("≤"):
+        note = f"target {target} µs"
+    elif target == "as small":
+        note = "target: as a small body"
+    else:
+        note = "priced on the calling thread"
     return f"capture layer, {label}", f"{added:+.2f} µs", note
 
 
@@ -199,7 +226,8 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str]]
         (f"httpx, not in catalog {local}", lambda: x.get("http://cdn.example.org/a"), h),
         (f"httpx, per-request {local}", lambda: x.get("http://serpapi.com/search.json"), h),
         (f"httpx, from body {local}", lambda: x.post("http://api.exa.ai/search"), h),
-        (f"httpx, 1 MiB body {local}", lambda: x.post("http://api.exa.ai/search?size=large"), h),
+        (f"httpx, 1 MiB body {local}", lambda: x.post(_LARGE), h),
+        (f"httpx, 1 MiB back to back {local}", lambda: x.post(_LARGE), h),
         (f"requests, not in catalog {local}", lambda: r.get("http://cdn.example.org/a"), q),
         (f"requests, per-request {local}", lambda: r.get("http://serpapi.com/search"), q),
         (f"requests, from body {local}", lambda: r.post("http://api.exa.ai/search"), q),
@@ -211,9 +239,33 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str]]
 def _client_row(index: int, port: int) -> tuple[str, str, str]:
     real = socket.getaddrinfo  # every host is the local server
     socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1", *a, **k)  # type: ignore[assignment]
+    if index < 0:
+        return _floor_row(port)
     label, func, libraries = _client_cases(port)[index]
-    base, added = _captured(func, libraries)
+    base, added = _captured(func, libraries, _between(label))
     return label, f"{added:+.2f} µs", f"request alone {base:.0f} µs"
+
+
+def _through(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return wrapped(*args, **kwargs)
+
+
+def _floor_row(port: int) -> tuple[str, str, str]:
+    """The loopback rows' floor: the same two methods patched with a wrapper that only
+    calls through, which is what any patch costs there, and the noise of those rows."""
+    session = requests.Session()
+    patches = [
+        _patch.wrap("bench", "requests.sessions", "Session.send", _through),
+        _patch.wrap("bench", "urllib3.connectionpool", "HTTPConnectionPool.urlopen", _through),
+    ]
+    placed = [p for p in patches if p is not None]
+    try:
+        base, added = _paired(lambda: session.get(f"http://cdn.example.org:{port}/s"), placed)
+    finally:
+        for patch in placed:
+            _patch.unwrap(patch)
+    label = "requests, a call-through wrapper (loopback)"
+    return label, f"{added:+.2f} µs", f"the floor of the two above; alone {base:.0f} µs"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -289,7 +341,7 @@ def main() -> None:
     assert server.stdout is not None
     port = server.stdout.readline().strip()
     names = ["record", *(f"layer:{i}" for i in range(len(_LAYER_CASES))), "parse"]
-    names += [f"client:{i}" for i in range(len(_client_cases(0)))]
+    names += [f"client:{i}" for i in range(len(_client_cases(0)))] + ["client:-1"]
     rows = []
     try:
         for name in names:
