@@ -47,6 +47,10 @@ _framework_call: ContextVar[FrameworkCall | None] = ContextVar(
 )
 _listeners: tuple[Callable[[str], None], ...] = ()
 _implicit: frozenset[str] = frozenset()  # top-level packages whose calls are owned
+# The owners, and for each module name seen on the stack whether it is theirs: one
+# tuple, replaced whole when the owners change, so no answer outlives them.
+_owned_by: tuple[frozenset[str], dict[str, bool]] = (_implicit, {})
+_NAMES = 4096  # module names remembered at most
 _lock = threading.Lock()
 _FRAMES = 8  # how many callers to inspect for an implicit owner
 
@@ -215,19 +219,38 @@ def set_implicit_owner(package: str, owned: bool) -> None:
     completion`` bound before dexcost patched ``litellm.completion``) but records every
     call through a callback of its own: inner layers must stay silent for its calls.
     """
-    global _implicit
+    global _implicit, _owned_by
     with _lock:
         _implicit = _implicit | {package} if owned else _implicit - {package}
+        _owned_by = (_implicit, {})
 
 
 def _called_from_implicit_owner() -> bool:
-    roots = _implicit
+    """Whether one of the caller's callers (up to ``_FRAMES``) is an implicit owner's.
+
+    Runs on every call an outermost layer takes while an implicit owner is set, so a
+    module's answer is remembered by name, and a run of frames of one module is asked
+    about once.
+    """
+    roots, known = _owned_by
     frame: FrameType | None = sys._getframe(2)
+    seen = None
     for _ in range(_FRAMES):
         if frame is None:
             return False
-        name = frame.f_globals.get("__name__")
-        if isinstance(name, str) and name.partition(".")[0] in roots:
-            return True
+        scope = frame.f_globals
+        if scope is not seen:
+            seen = scope
+            name = scope.get("__name__")
+            if type(name) is str:
+                owned = known.get(name)
+                if owned is None:
+                    owned = name.partition(".")[0] in roots
+                    if len(known) < _NAMES:
+                        known[name] = owned
+                if owned:
+                    return True
+            elif isinstance(name, str) and name.partition(".")[0] in roots:
+                return True
         frame = frame.f_back
     return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import openai
 import pytest
 
 import dexcost
-from dexcost import _guard
+from dexcost import _guard, _scope
 from dexcost._scope import (
     FrameworkCall,
     billing_scope,
@@ -21,6 +22,7 @@ from dexcost._scope import (
     current_framework_call,
     mark_covered,
     on_covered,
+    set_implicit_owner,
 )
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -175,3 +177,46 @@ def test_a_thread_does_not_inherit_ownership() -> None:
         thread.start()
         thread.join()
     assert seen == [True]
+
+
+def _module_chain(names: list[str]) -> Any:
+    """A call that goes through one function per module in ``names`` (outermost first)
+    and asks billing_scope("inner") whether it owns the call."""
+
+    def innermost() -> bool:
+        with billing_scope("inner") as owns:
+            return owns
+
+    call: Any = innermost
+    for name in reversed(names):
+        module = types.ModuleType(name)
+        module.__dict__["below"] = call
+        exec("def call():\n    return below()\n", module.__dict__)
+        call = module.__dict__["call"]
+    return call
+
+
+def test_calls_from_an_implicit_owners_code_are_owned_and_only_those() -> None:
+    """What keeps ``from litellm import completion`` (bound before dexcost patched it)
+    from being recorded twice: inner layers see a call made from litellm's code as
+    owned; calls from elsewhere, or from farther up than the frames looked at, are not."""
+    from_owner = _module_chain(["ownerpkg.main", "ownerpkg.llms.handler", "sdk.resources"])
+    repeated = _module_chain(["ownerpkg.main", *["sdk.resources"] * 3, "sdk.utils"])
+    elsewhere = _module_chain(["app.main", "sdk.resources"])
+    too_far = _module_chain(["ownerpkg.main", *(f"sdk.m{i}" for i in range(_scope._FRAMES))])
+    try:
+        assert (from_owner(), elsewhere(), repeated()) == (True, True, True)  # no owner yet
+        set_implicit_owner("ownerpkg", True)
+        for _ in range(2):  # the second time from what was remembered
+            assert not from_owner()
+            assert not repeated()
+            assert elsewhere()
+            assert too_far()
+        set_implicit_owner("ownerpkg", False)
+        # nothing remembered outlives the owner
+        assert (from_owner(), repeated()) == (True, True)
+        set_implicit_owner("sdk", True)
+        assert not elsewhere()
+    finally:
+        set_implicit_owner("ownerpkg", False)
+        set_implicit_owner("sdk", False)
