@@ -250,3 +250,21 @@ def test_a_child_forked_while_another_thread_holds_the_hold_can_take_from_it() -
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung on the hold's lock")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_an_open_tasks_row_after_flush_counts_the_calls_not_yet_priced(
+    server: Any, tracker: Any, read: Any
+) -> None:
+    """flush() writes an open task's row as it is now: the calls waiting to be priced
+    are in its totals."""
+    _exa(server, "0.0123")
+    with dexcost.task("research") as t:
+        requests.post(server.url(EXA, "/search"))
+        requests.post(server.url(EXA, "/search"))
+        assert len(tracker._pending) == 2  # recorded, not priced yet
+        assert tracker.flush()
+        (row,) = read(
+            "SELECT status, total_cost_usd, event_count FROM tasks WHERE task_id = ?",
+            str(t.task_id),
+        )
+        assert tuple(row) == ("pending", "0.0246", 2)
