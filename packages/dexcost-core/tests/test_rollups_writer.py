@@ -258,3 +258,22 @@ def test_every_table_is_a_rowid_table_in_a_new_and_an_upgraded_store(tmp_path: P
     store.put_task(dataclasses.replace(task, task_id=uuid7()))
     store.close()
     assert rollups(old)[1] != before[1]
+
+
+def test_a_batch_writes_each_task_once_as_it_was_last(tmp_path: Path) -> None:
+    """A task begun and ended within one batch is one upsert, with its final fields;
+    other tasks of the batch keep theirs."""
+    first = Task(task_id=uuid7(), task_type="a", started_at=T0)
+    second = Task(task_id=uuid7(), task_type="b", started_at=T0)
+    begun = TaskSnapshot(first)
+    other = TaskSnapshot(second)
+    first.status, first.ended_at, first.total_cost_usd = "success", T0, Decimal("1.5")
+    ended = TaskSnapshot(first)
+    rows = task_rows([begun, other, ended])
+    assert [(r[0], r[1]) for r in rows] == [(str(first.task_id), "a"), (str(second.task_id), "b")]
+    path = tmp_path / "d.db"
+    LocalStore(path).close()
+    with closing(open_write_connection(path)) as conn:
+        assert BatchWriter(conn, path).write([], [begun, other, ended])
+        stored = dict(conn.execute("SELECT task_id, status FROM tasks").fetchall())
+    assert stored == {str(first.task_id): "success", str(second.task_id): "pending"}

@@ -77,10 +77,27 @@ def event_rows(events: Sequence[Event | Record]) -> list[Row]:
     return rows
 
 
-def task_rows(snapshots: Sequence[TaskSnapshot]) -> list[Row]:
-    """Convert task snapshots to rows, leniently where needed."""
-    rows: list[Row] = []
+def latest_snapshots(snapshots: Sequence[TaskSnapshot]) -> Sequence[TaskSnapshot]:
+    """Each task's last snapshot among ``snapshots`` (put in order): a task that began
+    and ended within one batch is written once, as it ended."""
+    if len(snapshots) < 2:
+        return snapshots
+    latest: dict[Any, TaskSnapshot] = {}
+    odd: list[TaskSnapshot] = []
     for snapshot in snapshots:
+        try:
+            latest[snapshot.values[0]] = snapshot  # by task_id
+        except (TypeError, IndexError):  # no usable id: written as it is
+            odd.append(snapshot)
+    if len(latest) + len(odd) == len(snapshots):
+        return snapshots
+    return [*latest.values(), *odd]
+
+
+def task_rows(snapshots: Sequence[TaskSnapshot]) -> list[Row]:
+    """Convert task snapshots to rows (each task's last only), leniently where needed."""
+    rows: list[Row] = []
+    for snapshot in latest_snapshots(snapshots):
         try:
             rows.append(task_row(snapshot))
         except Exception:
