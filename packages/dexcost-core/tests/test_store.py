@@ -145,6 +145,56 @@ def test_every_task_field_round_trips_exactly(store: LocalStore) -> None:
     assert_same(stored[bare.task_id], bare, Task)
 
 
+_amounts = st.one_of(
+    st.just(Decimal(0)),
+    st.integers(0, 15).flatmap(lambda p: st.decimals(min_value=0, max_value=10**9, places=p)),
+    st.decimals(min_value=0, max_value=10**6, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amounts=st.lists(_amounts, min_size=5, max_size=5),
+    counts=st.lists(st.integers(0, 2**40), min_size=6, max_size=6),
+    parent=st.booleans(),
+    ended=st.booleans(),
+    metadata=st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+def test_the_writers_task_row_is_the_one_its_lenient_conversion_gives(
+    amounts: list[Decimal], counts: list[int], parent: bool, ended: bool, metadata: Any
+) -> None:
+    """The writer converts a task with a strict fast path and falls back to the lenient
+    one only when that raises: for every valid task both give the same row (a task's
+    untouched amounts are the shared zero, others any Decimal)."""
+    from dexcost._money import ZERO
+    from dexcost.store._rows import TaskSnapshot, task_row
+
+    task = Task(task_id=uuid7(), task_type="t", started_at=datetime.now(UTC), metadata=metadata)
+    task.parent_task_id = uuid7() if parent else None
+    task.ended_at = datetime.now(UTC) if ended else None
+    for name, amount in zip(
+        (
+            "total_cost_usd",
+            "llm_cost_usd",
+            "external_cost_usd",
+            "compute_cost_usd",
+            "retry_cost_usd",
+        ),
+        amounts,
+        strict=True,
+    ):
+        setattr(task, name, ZERO if amount == 0 and amount.as_tuple().exponent == 0 else amount)
+    for name, count in zip(
+        ("total_input_tokens", "total_output_tokens", "total_cached_tokens",
+         "total_cache_creation_tokens", "retry_count", "event_count"),
+        counts,
+        strict=True,
+    ):  # fmt: skip
+        setattr(task, name, count)
+    snapshot = TaskSnapshot(task)
+    assert task_row(snapshot) == task_row(snapshot, lenient=True)
+
+
 def test_columns_hold_sortable_utc_text_and_exact_picodollars(store: LocalStore) -> None:
     paris = timezone(timedelta(hours=2))
     event = make_event(

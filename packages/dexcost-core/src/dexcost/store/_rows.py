@@ -19,6 +19,7 @@ from typing import Any
 
 from dexcost._deferred import Record
 from dexcost._models import AGGREGATES, Event, Task
+from dexcost._money import ZERO
 
 from ._values import (
     _E12,
@@ -337,12 +338,22 @@ class TaskSnapshot:
         self.taken_at = time.time()
 
 
+_ZERO_PAIR = ("0", 0)
+
+
+def _money(value: object) -> tuple[str, int | None]:
+    # Most of a task's amounts are still the shared zero they started as.
+    return _ZERO_PAIR if value is ZERO else money_pair(value)
+
+
 def task_row(snapshot: TaskSnapshot, *, lenient: bool = False) -> Row:
     """The ``tasks`` row of a snapshot (see ``TASK_COLUMNS``).
 
     With ``lenient``, a field that cannot be converted is stored as its text instead of
     raising.
     """
+    if not lenient:
+        return _strict_task_row(snapshot)
     (
         task_id,
         task_type,
@@ -401,6 +412,56 @@ def task_row(snapshot: TaskSnapshot, *, lenient: bool = False) -> Row:
         text(error_type),
         to_json(snapshot.metadata),
         format_ts(updated),
+    )
+
+
+def _strict_task_row(snapshot: TaskSnapshot) -> Row:
+    """:func:`task_row` without ``lenient``: each field converted once, or an error."""
+    (
+        task_id,
+        task_type,
+        customer_id,
+        project_id,
+        parent_task_id,
+        status,
+        started_at,
+        ended_at,
+        total,
+        llm,
+        external,
+        compute,
+        input_tokens,
+        output_tokens,
+        cached_tokens,
+        cache_creation_tokens,
+        retry_count,
+        retry_cost,
+        event_count,
+        error_type,
+    ) = snapshot.values
+    return (
+        str(task_id) if type(task_id) is uuid.UUID else uuid_text(task_id),
+        text(task_type),
+        text(customer_id),
+        text(project_id),
+        None if parent_task_id is None else uuid_text(parent_task_id),
+        text(status),
+        format_ts(started_at),
+        None if ended_at is None else format_ts(ended_at),
+        *_money(total),
+        *_money(llm),
+        *_money(external),
+        *_money(compute),
+        integer(input_tokens),
+        integer(output_tokens),
+        integer(cached_tokens),
+        integer(cache_creation_tokens),
+        integer(retry_count),
+        *_money(retry_cost),
+        integer(event_count),
+        text(error_type),
+        to_json(snapshot.metadata),
+        format_ts(datetime.fromtimestamp(snapshot.taken_at, UTC)),
     )
 
 
