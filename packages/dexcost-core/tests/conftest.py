@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,22 @@ def read(db_path: Path) -> Any:
             con.close()
 
     return query
+
+
+@pytest.fixture
+def child_exit_code() -> Callable[[int, float, str], int]:
+    """``child_exit_code(pid, timeout, what)``: a forked child's exit code; a child still
+    running after ``timeout`` seconds is killed and the test fails with "the forked child
+    hung on ``what``"."""
+
+    def wait(pid: int, timeout: float, what: str) -> int:
+        deadline = time.monotonic() + timeout
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if done[0] == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the forked child hung on {what}")
+        return os.waitstatus_to_exitcode(done[1])
+
+    return wait

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import threading
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -217,7 +215,9 @@ def test_a_pricing_failure_after_the_call_keeps_the_event_at_zero(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-def test_a_child_forked_while_another_thread_holds_the_hold_can_take_from_it() -> None:
+def test_a_child_forked_while_another_thread_holds_the_hold_can_take_from_it(
+    child_exit_code: Any,
+) -> None:
     """The hold's lock taken by a thread the child does not have must not hang the
     child's next large answer."""
     taken, release = threading.Event(), threading.Event()
@@ -242,14 +242,7 @@ def test_a_child_forked_while_another_thread_holds_the_hold_can_take_from_it() -
     finally:
         release.set()
         thread.join()
-    deadline = time.monotonic() + 30
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if done[0] == 0:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung on the hold's lock")
-    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert child_exit_code(pid, 30, "the hold's lock") == 0
 
 
 def test_an_open_tasks_row_after_flush_counts_the_calls_not_yet_priced(

@@ -11,7 +11,6 @@ import contextvars
 import gc
 import logging
 import os
-import signal
 import sqlite3
 import threading
 import time
@@ -294,7 +293,7 @@ def test_a_child_that_outlives_its_parent_still_rolls_up_into_its_row(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_fork_during_a_settle_leaves_the_child_a_working_tracker(
-    tracker: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any
+    tracker: dexcost.CostTracker, client: openai.OpenAI, fake_api: Any, child_exit_code: Any
 ) -> None:
     """The store's writer settles on its own thread; a fork at that moment must not hand
     the child a lock held by a thread it does not have."""
@@ -316,12 +315,5 @@ def test_a_fork_during_a_settle_leaves_the_child_a_working_tracker(
             code = 0 if t.task.total_cost_usd == _price(tracker) + Decimal("0.01") else 1
             os._exit(code)
         busy.join()
-        deadline = time.monotonic() + 10
-        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if done[0] == 0:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child hung on a lock")
-        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert child_exit_code(pid, 10, "a lock") == 0
         assert t.task.total_cost_usd == _price(tracker)

@@ -354,65 +354,45 @@ def task_row(snapshot: TaskSnapshot, *, lenient: bool = False) -> Row:
     """
     if not lenient:
         return _strict_task_row(snapshot)
-    (
-        task_id,
-        task_type,
-        customer_id,
-        project_id,
-        parent_task_id,
-        status,
-        started_at,
-        ended_at,
-        total,
-        llm,
-        external,
-        compute,
-        input_tokens,
-        output_tokens,
-        cached_tokens,
-        cache_creation_tokens,
-        retry_count,
-        retry_cost,
-        event_count,
-        error_type,
-    ) = snapshot.values
+    row: list[Any] = []
+    for convert, value in zip(_TASK_CONVERTERS, snapshot.values, strict=True):
+        if convert is money_pair:
+            try:
+                row.extend(money_pair(value))
+            except Exception:
+                row.extend((text(value), None))
+        elif convert is text:
+            row.append(text(value))
+        else:
+            row.append(_lenient(convert, value))
+    row.append(to_json(snapshot.metadata))
+    row.append(format_ts(datetime.fromtimestamp(snapshot.taken_at, UTC)))
+    return tuple(row)
 
-    def conv(convert: Callable[[Any], Any], value: object) -> Any:
-        return _lenient(convert, value) if lenient else convert(value)
 
-    def money(value: object) -> tuple[str | None, int | None]:
-        try:
-            return money_pair(value)
-        except Exception:
-            if not lenient:
-                raise
-            return text(value), None
-
-    updated = datetime.fromtimestamp(snapshot.taken_at, UTC)
-    return (
-        conv(uuid_text, task_id),
-        text(task_type),
-        text(customer_id),
-        text(project_id),
-        conv(uuid_text, parent_task_id),
-        text(status),
-        conv(format_ts, started_at),
-        None if ended_at is None else conv(format_ts, ended_at),
-        *money(total),
-        *money(llm),
-        *money(external),
-        *money(compute),
-        conv(integer, input_tokens),
-        conv(integer, output_tokens),
-        conv(integer, cached_tokens),
-        conv(integer, cache_creation_tokens),
-        conv(integer, retry_count),
-        *money(retry_cost),
-        conv(integer, event_count),
-        text(error_type),
-        to_json(snapshot.metadata),
-        format_ts(updated),
-    )
+# How the lenient path converts each of TASK_FIELDS (an amount gives two columns).
+_TASK_CONVERTERS: tuple[Callable[[Any], Any], ...] = (
+    uuid_text,  # task_id
+    text,  # task_type
+    text,  # customer_id
+    text,  # project_id
+    uuid_text,  # parent_task_id
+    text,  # status
+    format_ts,  # started_at
+    format_ts,  # ended_at
+    money_pair,  # total
+    money_pair,  # llm
+    money_pair,  # external
+    money_pair,  # compute
+    integer,  # input tokens
+    integer,  # output tokens
+    integer,  # cached tokens
+    integer,  # cache-creation tokens
+    integer,  # retry_count
+    money_pair,  # retry cost
+    integer,  # event_count
+    text,  # error_type
+)
 
 
 def _strict_task_row(snapshot: TaskSnapshot) -> Row:
