@@ -376,9 +376,11 @@ class CostTracker:
             parent_task_id=parent.task.task_id if parent is not None else None,
             metadata=merged if self._redactor is None else self._redactor(merged),
         )
+        # Copied before it has a live handle: a new task has nothing pending, so its copy
+        # need not settle the records other tasks have pending (see _models._Settled).
+        self.store.put_task(task)
         tracked = TrackedTask(self, task, parent)
         self._open.add(tracked)
-        self.store.put_task(task)
         return tracked
 
     def _emit(self, tracked: TrackedTask, event: Event) -> None:

@@ -261,3 +261,19 @@ def test_an_open_tasks_row_after_flush_counts_the_calls_not_yet_priced(
             str(t.task_id),
         )
         assert tuple(row) == ("pending", "0.0246", 2)
+
+
+def test_opening_a_task_leaves_the_calls_before_it_to_be_priced_later(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    """A new task has nothing to settle: opening one (a step of an agent, a framework's
+    nested run) does not price the calls still pending on the calling thread."""
+    _exa(server, "0.0123")
+    with dexcost.task("research") as parent:
+        requests.post(server.url(EXA, "/search"))
+        with dexcost.task("summarise") as child:
+            assert len(tracker._pending) == 1
+            requests.post(server.url(EXA, "/search"))
+        assert child.task.external_cost_usd == Decimal("0.0123")
+        assert parent.task.external_cost_usd == Decimal("0.0246")
+    assert [e["cost_usd"] for e in events()] == ["0.0123", "0.0123"]
