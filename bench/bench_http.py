@@ -185,12 +185,12 @@ def _settle() -> None:
     dexcost.get_tracker()._settle()
 
 
-def _between(label: str) -> Callable[[], object] | None:
+def _between(settled: bool) -> Callable[[], object] | None:
     """A large answer is priced later while pending records' hold has room, which it
-    has at any realistic rate of such answers (see ``_deferred.BodyHold``): settled
-    between pairs here. Back to back, thousands a second, the hold is full and each is
-    priced on the calling thread."""
-    return _settle if "1 MiB body" in label and "back to back" not in label else None
+    has at any realistic rate of such answers (see ``_deferred.BodyHold``): ``settled``
+    rows settle between pairs. Back to back, thousands a second, the hold is full and
+    each is priced on the calling thread."""
+    return _settle if settled else None
 
 
 def _layer_row(index: int) -> tuple[str, str, str]:
@@ -200,7 +200,8 @@ def _layer_row(index: int) -> tuple[str, str, str]:
     assert patch is not None
     sender, prepared = CannedSend(), requests.Request("GET", url).prepare()
     try:
-        _, added = _paired(lambda: sender.send(prepared), [patch], between=_between(label))
+        between = _between(target == "as small")
+        _, added = _paired(lambda: sender.send(prepared), [patch], between=between)
     finally:
         _patch.unwrap(patch)
         untrack_http()
@@ -213,8 +214,9 @@ def _layer_row(index: int) -> tuple[str, str, str]:
     return f"capture layer, {label}", f"{added:+.2f} µs", note
 
 
-def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str]]]:
-    """Each client row: its label, one request, the libraries captured."""
+def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str], bool]]:
+    """Each client row: its label, one request, the libraries captured, and whether the
+    records are settled between pairs (see :func:`_between`)."""
     x = httpx.Client(transport=httpx.MockTransport(_mock))
     r = requests.Session()
     r.mount("http://", CannedAdapter())
@@ -223,26 +225,28 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str]]
     local, loop = "(in-process)", "(loopback)"
     paid, free = f"http://serpapi.com:{port}/s", f"http://cdn.example.org:{port}/s"
     return [
-        (f"httpx, not in catalog {local}", lambda: x.get("http://cdn.example.org/a"), h),
-        (f"httpx, per-request {local}", lambda: x.get("http://serpapi.com/search.json"), h),
-        (f"httpx, from body {local}", lambda: x.post("http://api.exa.ai/search"), h),
-        (f"httpx, 1 MiB body {local}", lambda: x.post(_LARGE), h),
-        (f"httpx, 1 MiB back to back {local}", lambda: x.post(_LARGE), h),
-        (f"requests, not in catalog {local}", lambda: r.get("http://cdn.example.org/a"), q),
-        (f"requests, per-request {local}", lambda: r.get("http://serpapi.com/search"), q),
-        (f"requests, from body {local}", lambda: r.post("http://api.exa.ai/search"), q),
-        (f"requests, per-request {loop}", lambda: real.get(paid), both),
-        (f"requests, not in catalog {loop}", lambda: real.get(free), both),
+        (f"httpx, not in catalog {local}", lambda: x.get("http://cdn.example.org/a"), h, False),
+        (f"httpx, per-request {local}", lambda: x.get("http://serpapi.com/search.json"), h, False),
+        (f"httpx, from body {local}", lambda: x.post("http://api.exa.ai/search"), h, False),
+        (f"httpx, 1 MiB body {local}", lambda: x.post(_LARGE), h, True),
+        (f"httpx, 1 MiB back to back {local}", lambda: x.post(_LARGE), h, False),
+        (f"requests, not in catalog {local}", lambda: r.get("http://cdn.example.org/a"), q, False),
+        (f"requests, per-request {local}", lambda: r.get("http://serpapi.com/search"), q, False),
+        (f"requests, from body {local}", lambda: r.post("http://api.exa.ai/search"), q, False),
+        (f"requests, per-request {loop}", lambda: real.get(paid), both, False),
+        (f"requests, not in catalog {loop}", lambda: real.get(free), both, False),
     ]  # fmt: skip
 
 
-def _client_row(index: int, port: int) -> tuple[str, str, str]:
+def _to_the_local_server() -> None:
     real = socket.getaddrinfo  # every host is the local server
     socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1", *a, **k)  # type: ignore[assignment]
-    if index < 0:
-        return _floor_row(port)
-    label, func, libraries = _client_cases(port)[index]
-    base, added = _captured(func, libraries, _between(label))
+
+
+def _client_row(index: int, port: int) -> tuple[str, str, str]:
+    _to_the_local_server()
+    label, func, libraries, settled = _client_cases(port)[index]
+    base, added = _captured(func, libraries, _between(settled))
     return label, f"{added:+.2f} µs", f"request alone {base:.0f} µs"
 
 
@@ -253,6 +257,7 @@ def _through(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
 def _floor_row(port: int) -> tuple[str, str, str]:
     """The loopback rows' floor: the same two methods patched with a wrapper that only
     calls through, which is what any patch costs there, and the noise of those rows."""
+    _to_the_local_server()
     session = requests.Session()
     patches = [
         _patch.wrap("bench", "requests.sessions", "Session.send", _through),
@@ -321,6 +326,8 @@ def _row(name: str, port: int) -> tuple[str, str, str]:
                 return "json.loads of that 1 MiB body (reference)", f"{parse:.0f} µs", "not paid"
             if kind == "layer":
                 return _layer_row(int(index))
+            if kind == "floor":
+                return _floor_row(port)
             return _client_row(int(index), port)
     finally:
         dexcost.close()
@@ -341,7 +348,7 @@ def main() -> None:
     assert server.stdout is not None
     port = server.stdout.readline().strip()
     names = ["record", *(f"layer:{i}" for i in range(len(_LAYER_CASES))), "parse"]
-    names += [f"client:{i}" for i in range(len(_client_cases(0)))] + ["client:-1"]
+    names += [f"client:{i}" for i in range(len(_client_cases(0)))] + ["floor"]
     rows = []
     try:
         for name in names:

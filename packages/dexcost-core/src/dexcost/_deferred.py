@@ -71,7 +71,10 @@ class BodyHold:
         self.held = 0
 
     def take(self, size: int) -> bool:
-        """Hold ``size`` more bytes if they fit; whether they did."""
+        """Hold a body of ``size`` bytes if it fits; whether it did (a body up to
+        :data:`KEPT_FREELY` always does, and is not counted)."""
+        if size <= KEPT_FREELY:
+            return True
         with self._lock:
             if self.held + size > self.limit:
                 return False
@@ -79,7 +82,9 @@ class BodyHold:
             return True
 
     def give(self, size: int) -> None:
-        """Release ``size`` bytes taken before."""
+        """Let go of a body of ``size`` bytes that :meth:`take` held."""
+        if size <= KEPT_FREELY:
+            return
         with self._lock:
             self.held -= size
 

@@ -64,12 +64,7 @@ class _Settled:
     def __get__(self, task: Task | None, owner: type | None = None) -> Any:
         if task is None:
             return self
-        values = task.__dict__
-        live = values.get("_live")
-        if live is not None:
-            tracker = live._tracker
-            if tracker._pending or tracker._settling:
-                tracker._settle()
+        values = settled_fields(task)
         try:
             return values[self.name]
         except KeyError:  # a Task made without __init__
@@ -77,6 +72,18 @@ class _Settled:
 
     def __set__(self, task: Task, value: Any) -> None:
         task.__dict__[self.name] = value
+
+
+def settled_fields(task: Task) -> dict[str, Any]:
+    """``task``'s own ``__dict__`` (its fields and aggregates), after settling its
+    tracker's pending records when it has a live handle (see :class:`_Settled`)."""
+    values = task.__dict__
+    live = values.get("_live")
+    if live is not None:
+        tracker = live._tracker
+        if tracker._pending or tracker._settling:
+            tracker._settle()
+    return values
 
 
 #: The aggregates a task's events roll up into.

@@ -242,7 +242,7 @@ def _called_from_implicit_owner() -> bool:
         if scope is not seen:
             seen = scope
             name = scope.get("__name__")
-            if type(name) is str:
+            if isinstance(name, str):
                 owned = known.get(name)
                 if owned is None:
                     owned = name.partition(".")[0] in roots
@@ -250,7 +250,5 @@ def _called_from_implicit_owner() -> bool:
                         known[name] = owned
                 if owned:
                     return True
-            elif isinstance(name, str) and name.partition(".")[0] in roots:
-                return True
         frame = frame.f_back
     return False

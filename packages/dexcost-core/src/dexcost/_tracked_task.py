@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as check
-from ._deferred import KEPT_FREELY, held_bodies
+from ._deferred import held_bodies
 from ._ids import id_at, uuid7
 from ._models import Event, Task
 from ._money import ZERO, MoneyInput, to_money
@@ -330,12 +330,7 @@ class TrackedTask:
         is, priced when settled (see ``_deferred``); a call that then prices to zero with
         some confidence is no event. In dev mode, on an ended task, or for a large body
         that the pending records' budget cannot hold, it is priced now."""
-        size = len(body)
-        if (
-            self._tracker._console
-            or self._ended
-            or (size > KEPT_FREELY and not held_bodies.take(size))
-        ):
+        if self._tracker._console or self._ended or not held_bodies.take(len(body)):
             values = _price_body(priced, body)
             if values is not None:
                 self._record_priced(priced.service_name, *values, version, info)

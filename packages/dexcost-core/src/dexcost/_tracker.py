@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import DexcostConfig
 from ._context import _context, _current_task
-from ._deferred import KEPT_FREELY, RECORD_LENGTH, held_bodies
+from ._deferred import RECORD_LENGTH, held_bodies
 from ._ids import uuid7
 from ._models import Event, Task
 from ._money import ZERO, MoneyInput
@@ -436,8 +436,7 @@ class CostTracker:
     def _settle_one(self, record: Record) -> None:
         tracked, engine, snapshot, written_1h, tier = record[RECORD_LENGTH:]
         if engine is not None and record[2] == "external_cost":  # priced from its body
-            if len(snapshot) > KEPT_FREELY:
-                held_bodies.give(len(snapshot))
+            held_bodies.give(len(snapshot))
             values = _price_body(engine, snapshot)
             if values is None:  # a free call: no event
                 record[2] = None

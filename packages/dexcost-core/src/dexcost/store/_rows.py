@@ -18,8 +18,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from dexcost._deferred import Record
-from dexcost._models import AGGREGATES, Event, Task
-from dexcost._money import ZERO
+from dexcost._models import AGGREGATES, Event, Task, settled_fields
 
 from ._values import (
     _E12,
@@ -314,14 +313,8 @@ class TaskSnapshot:
     def __init__(self, task: Task) -> None:
         values: tuple[Any, ...] | None = None
         if type(task) is Task:
-            fields = task.__dict__
-            live = fields.get("_live")
-            if live is not None:  # what reading an aggregate would do, once
-                tracker = live._tracker
-                if tracker._pending or tracker._settling:
-                    tracker._settle()
-            try:
-                values = _TASK_ITEMS(fields)
+            try:  # settled once, as reading an aggregate would
+                values = _TASK_ITEMS(settled_fields(task))
             except KeyError:  # a Task made without __init__: read it field by field
                 values = None
         if values is None:
@@ -336,14 +329,6 @@ class TaskSnapshot:
             metadata = dict(metadata) if metadata else None
         self.metadata: Any = metadata
         self.taken_at = time.time()
-
-
-_ZERO_PAIR = ("0", 0)
-
-
-def _money(value: object) -> tuple[str, int | None]:
-    # Most of a task's amounts are still the shared zero they started as.
-    return _ZERO_PAIR if value is ZERO else money_pair(value)
 
 
 def task_row(snapshot: TaskSnapshot, *, lenient: bool = False) -> Row:
@@ -420,24 +405,24 @@ def _strict_task_row(snapshot: TaskSnapshot) -> Row:
         error_type,
     ) = snapshot.values
     return (
-        str(task_id) if type(task_id) is uuid.UUID else uuid_text(task_id),
+        uuid_text(task_id),
         text(task_type),
         text(customer_id),
         text(project_id),
-        None if parent_task_id is None else uuid_text(parent_task_id),
+        uuid_text(parent_task_id),
         text(status),
         format_ts(started_at),
         None if ended_at is None else format_ts(ended_at),
-        *_money(total),
-        *_money(llm),
-        *_money(external),
-        *_money(compute),
+        *money_pair(total),
+        *money_pair(llm),
+        *money_pair(external),
+        *money_pair(compute),
         integer(input_tokens),
         integer(output_tokens),
         integer(cached_tokens),
         integer(cache_creation_tokens),
         integer(retry_count),
-        *_money(retry_cost),
+        *money_pair(retry_cost),
         integer(event_count),
         text(error_type),
         to_json(snapshot.metadata),

@@ -17,6 +17,8 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, cast
 
+from dexcost._money import ZERO
+
 UTC = timezone.utc
 Row = tuple[Any, ...]
 
@@ -32,6 +34,7 @@ _E12 = Decimal(10**12)
 _MUL = _PICO_CTX.multiply
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
+_ZERO_PAIR = ("0", 0)
 
 
 # --- time -------------------------------------------------------------------------------
@@ -97,6 +100,8 @@ def pico_to_decimal(pico: int) -> Decimal:
 
 def money_pair(value: object) -> tuple[str, int | None]:
     """``(text, picodollars)`` of an amount given as Decimal (or anything Decimal parses)."""
+    if value is ZERO:  # most of a task's amounts are still the zero they started as
+        return _ZERO_PAIR
     if type(value) is not Decimal:
         value = Decimal(str(value))
     return money_text(value), to_pico(value)
