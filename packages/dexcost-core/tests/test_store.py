@@ -26,6 +26,7 @@ from dexcost.store import (
     get_store,
     task_from_row,
 )
+from dexcost.store._values import money_pair
 
 UTC = timezone.utc
 
@@ -193,6 +194,17 @@ def test_the_writers_task_row_is_the_one_its_lenient_conversion_gives(
         setattr(task, name, count)
     snapshot = TaskSnapshot(task)
     assert task_row(snapshot) == task_row(snapshot, lenient=True)
+
+
+def test_the_shared_zero_is_stored_as_any_other_zero_amount() -> None:
+    """Untouched task amounts are the shared ZERO, which the store converts without the
+    Decimal arithmetic; the columns must be those of any zero."""
+    from dexcost._money import ZERO
+    from dexcost.store._values import money_text, to_pico
+
+    other = Decimal("0")
+    assert other is not ZERO
+    assert money_pair(ZERO) == money_pair(other) == (money_text(other), to_pico(other))
 
 
 def test_columns_hold_sortable_utc_text_and_exact_picodollars(store: LocalStore) -> None:
