@@ -313,15 +313,14 @@ class TrackedTask:
     ) -> None:
         """An external cost dexcost priced from an HTTP response.
 
-        The names come from the catalog; the amount, read from the response, is checked
-        as :meth:`record_cost` checks it. ``info`` is handed over as the details. No
-        :class:`Event` is built and the roll-up is deferred (see ``_deferred``).
+        The names come from the catalog; ``amount`` is already checked (``to_money``).
+        ``info`` is handed over as the details. No :class:`Event` is built and the
+        roll-up is deferred (see ``_deferred``).
         """
-        cost = to_money(amount)
         if self._tracker._console or self._ended:  # print it, or raise as record_cost does
-            self._record_cost(service, cost, "external_cost", confidence, source, version, info)
+            self._record_cost(service, amount, "external_cost", confidence, source, version, info)
             return
-        self._defer_external(service, cost, confidence, source, version, info, None, None)
+        self._defer_external(service, amount, confidence, source, version, info, None, None)
 
     def _record_priced_later(
         self, priced: PricedService, body: bytes, version: str | None, info: dict[str, Any]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _api, _guard, _scope
+from dexcost._money import ZERO, to_money
 from dexcost._tracked_task import is_free
 from dexcost._tracker import CostTracker as _CostTracker
 from dexcost.catalog import (
@@ -101,50 +102,53 @@ class Call:
         if not 200 <= status < 300:
             return
         target = self._target
-        priced = target.priced
-        version = target.version
         tracker = self.tracker
         own = type(tracker) is _CostTracker  # else a subclass: through its record_cost
         result = target.fixed
-        if result is None:
-            if own and target.from_body and type(body) is bytes:
-                details = self._details(status)
-                tracker.current()._record_priced_later(priced, body, version, details)
+        held: bytes | None = None  # a body that alone sets the price: priced later
+        if result is not None:  # the same for every response: checked once
+            if target.free:
                 return
-            result = priced.extract_cost(headers, body)
-        if is_free(result.amount, result.confidence):
+            amount = target.amount
+        elif own and target.from_body and type(body) is bytes:
+            held = body
+        else:
+            result = target.priced.extract_cost(headers, body)
+            amount = to_money(result.amount)
+            if is_free(amount, result.confidence):
+                return
+        details = {
+            "library": self.library,
+            "method": self.method.upper(),
+            "host": target.host,
+            "path": target.path,
+            "status": status,
+            "latency_ms": self.latency_ms,
+        }
+        if held is not None:
+            tracker.current()._record_priced_later(target.priced, held, target.version, details)
             return
-        details = self._details(status)
-        if not own:
+        assert result is not None  # fixed, or extracted above
+        if own:
+            tracker.current()._record_priced(
+                result.service_name,
+                amount,
+                result.confidence,
+                result.pricing_source,
+                target.version,
+                details,
+            )
+        else:
             # A subclass (or a stand-in) sees the call through its public method, as an
             # instrumented LLM call goes through its ``record_llm_call``.
             tracker.record_cost(
                 result.service_name,
-                result.amount,
+                amount,
                 cost_confidence=result.confidence,
                 pricing_source=result.pricing_source,
-                pricing_version=version,
+                pricing_version=target.version,
                 details=details,
             )
-            return
-        tracker.current()._record_priced(
-            result.service_name,
-            result.amount,
-            result.confidence,
-            result.pricing_source,
-            version,
-            details,
-        )
-
-    def _details(self, status: int) -> dict[str, Any]:
-        return {
-            "library": self.library,
-            "method": self.method.upper(),
-            "host": self._target.host,
-            "path": self._target.path,
-            "status": status,
-            "latency_ms": self.latency_ms,
-        }
 
     def __repr__(self) -> str:
         target = self._target
@@ -165,7 +169,17 @@ def authority(url: str) -> str:
 class _Target:
     """Who prices one URL, the host and path (no query) for the details, what pricing reads."""
 
-    __slots__ = ("fixed", "from_body", "host", "needs_body", "path", "priced", "version")
+    __slots__ = (
+        "amount",
+        "fixed",
+        "free",
+        "from_body",
+        "host",
+        "needs_body",
+        "path",
+        "priced",
+        "version",
+    )
 
     def __init__(self, url: str, priced: PricedService) -> None:
         authority, end = split_url(url)
@@ -176,9 +190,14 @@ class _Target:
         #: The result for every response when pricing reads neither body nor headers (a
         #: flat per-request price, a domain rate): computed once instead of per call.
         self.fixed: CostExtractionResult | None = None
+        #: The fixed result's amount, checked; whether it is free (then no event).
+        self.amount = ZERO
+        self.free = False
         entry = priced.entry
         if entry is None or not (entry.needs_body or entry.header_fields):
-            self.fixed = priced.extract_cost(None, None)
+            fixed = self.fixed = priced.extract_cost(None, None)
+            self.amount = to_money(fixed.amount)
+            self.free = is_free(self.amount, fixed.confidence)
         #: Priced from the body alone: the body is all a later pricing needs to keep.
         self.from_body = entry is not None and entry.needs_body and not entry.header_fields
         #: The catalog version the events carry (None for a domain rate).
@@ -265,9 +284,11 @@ def _start(
         if not (prices.may_price(name) if known is None else known):
             return None
         url, method = target(instance, args, kwargs)
-        resolved = prices.resolve(url, method)
+        resolved = prices.resolved.get((method, url))  # a URL seen before, as it was
         if resolved is None:
-            return None
+            resolved = prices.resolve(url, method)
+            if resolved is None:
+                return None
         return Call(tracker, resolved, library, method)
     except Exception as exc:
         _report(site, exc)
