@@ -157,10 +157,8 @@ class Call:
 
 def authority(url: str) -> str:
     """The ``host[:port]`` part of an absolute URL (what :func:`split_url` gives, faster)."""
-    i = url.find("://")
-    start = i + 3 if i >= 0 else 0
-    end = url.find("/", start)
-    found = url[start:end] if end >= 0 else url[start:]
+    head, sep, rest = url.partition("://")
+    found = (rest if sep else head).partition("/")[0]
     if "?" in found or "#" in found:
         return split_url(url)[0]
     return found
