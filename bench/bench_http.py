@@ -8,9 +8,10 @@ time the calling thread spends with capture on minus the same request with it of
   ``requests.Response`` at once, so nothing but dexcost's work is timed;
 * the same request through real clients on in-process transports (httpx.MockTransport, a
   requests adapter with canned answers);
-* requests over urllib3 (both patched) to a local HTTP server in another process, over
-  a real socket; beside it the same two methods patched with a wrapper that only calls
-  through, which is those rows' floor (any patch's cost there) and shows their noise.
+* requests over urllib3 (both patched), and httpx (one patched method), to a local HTTP
+  server in another process, over a real socket; beside each the same methods patched
+  with a wrapper that only calls through, which is those rows' floor (any patch's cost
+  there) and shows their noise.
 
 Requests are paired: one with the patches in place, one with the patched attributes put
 back to what they were (as ``untrack_http()`` leaves them), in alternating order, and the
@@ -221,6 +222,7 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str],
     r = requests.Session()
     r.mount("http://", CannedAdapter())
     real = requests.Session()  # over a socket to the server in another process
+    over = httpx.Client()  # the same, one patched method (no urllib3 below it)
     h, q, both = ["httpx"], ["requests"], ["requests", "urllib3"]
     local, loop = "(in-process)", "(loopback)"
     paid, free = f"http://serpapi.com:{port}/s", f"http://cdn.example.org:{port}/s"
@@ -235,6 +237,8 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str],
         (f"requests, from body {local}", lambda: r.post("http://api.exa.ai/search"), q, False),
         (f"requests, per-request {loop}", lambda: real.get(paid), both, False),
         (f"requests, not in catalog {loop}", lambda: real.get(free), both, False),
+        (f"httpx, per-request {loop}", lambda: over.get(paid), h, False),
+        (f"httpx, not in catalog {loop}", lambda: over.get(free), h, False),
     ]  # fmt: skip
 
 
@@ -254,22 +258,30 @@ def _through(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     return wrapped(*args, **kwargs)
 
 
-def _floor_row(port: int) -> tuple[str, str, str]:
-    """The loopback rows' floor: the same two methods patched with a wrapper that only
-    calls through, which is what any patch costs there, and the noise of those rows."""
+#: Each loopback floor row: its library, and the methods its capture patches there.
+_FLOORS = {
+    "requests": [
+        ("requests.sessions", "Session.send"),
+        ("urllib3.connectionpool", "HTTPConnectionPool.urlopen"),
+    ],
+    "httpx": [("httpx", "Client.send")],
+}
+
+
+def _floor_row(library: str, port: int) -> tuple[str, str, str]:
+    """A loopback row's floor: the methods capture patches for ``library``, patched with
+    a wrapper that only calls through, which is what any patch costs there, and the
+    noise of those rows."""
     _to_the_local_server()
-    session = requests.Session()
-    patches = [
-        _patch.wrap("bench", "requests.sessions", "Session.send", _through),
-        _patch.wrap("bench", "urllib3.connectionpool", "HTTPConnectionPool.urlopen", _through),
-    ]
+    client: Any = requests.Session() if library == "requests" else httpx.Client()
+    patches = [_patch.wrap("bench", module, path, _through) for module, path in _FLOORS[library]]
     placed = [p for p in patches if p is not None]
     try:
-        base, added = _paired(lambda: session.get(f"http://cdn.example.org:{port}/s"), placed)
+        base, added = _paired(lambda: client.get(f"http://cdn.example.org:{port}/s"), placed)
     finally:
         for patch in placed:
             _patch.unwrap(patch)
-    label = "requests, a call-through wrapper (loopback)"
+    label = f"{library}, a call-through wrapper (loopback)"
     return label, f"{added:+.2f} µs", f"the floor of the two above; alone {base:.0f} µs"
 
 
@@ -327,7 +339,7 @@ def _row(name: str, port: int) -> tuple[str, str, str]:
             if kind == "layer":
                 return _layer_row(int(index))
             if kind == "floor":
-                return _floor_row(port)
+                return _floor_row(index, port)
             return _client_row(int(index), port)
     finally:
         dexcost.close()
@@ -348,7 +360,8 @@ def main() -> None:
     assert server.stdout is not None
     port = server.stdout.readline().strip()
     names = ["record", *(f"layer:{i}" for i in range(len(_LAYER_CASES))), "parse"]
-    names += [f"client:{i}" for i in range(len(_client_cases(0)))] + ["floor"]
+    clients = [f"client:{i}" for i in range(len(_client_cases(0)))]
+    names += [*clients[:-2], "floor:requests", *clients[-2:], "floor:httpx"]
     rows = []
     try:
         for name in names:
