@@ -16,7 +16,9 @@ nobody prices). It carries the original's name, docstring, annotations and
 ``__wrapped__``, so ``inspect.signature`` and wrapt-based tools see through it, and
 ``inspect.iscoroutinefunction`` answers as for the original. Everything else (generator
 functions, static and class methods, builtins, another tool's wrapt proxy) is wrapped by
-wrapt's ``FunctionWrapper``, which proxies all of that.
+wrapt's ``FunctionWrapper``, which proxies all of that. A patch given a gate (HTTP
+capture's, which leaves most calls alone) is compiled with the method's exact signature
+and calls the wrapper only when the gate lets it (see ``_gated``).
 """
 
 from __future__ import annotations
@@ -32,12 +34,18 @@ from typing import Any
 
 import wrapt
 
-__all__ = ["Patch", "WrapperFn", "installed", "unwrap", "wrap"]
+from ._gated import Gate, gated_patch
+
+__all__ = ["GateSpec", "Patch", "WrapperFn", "installed", "unwrap", "wrap"]
 
 _log = logging.getLogger("dexcost.instrument")
 
 #: A wrapt wrapper: ``fn(wrapped, instance, args, kwargs)``.
 WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+#: ``(check, n, wrapper)``: a gate, how many of the method's first parameters it takes,
+#: and the wrapper to call when it lets a call through (which may then skip what the
+#: gate checked; the plain wrapper is called where the gate does not apply).
+GateSpec = tuple[Gate, int, WrapperFn]
 
 _lock = threading.RLock()
 _installed: dict[tuple[int, str], Patch] = {}
@@ -104,6 +112,7 @@ class Patch:
         "_set_wrapper",
         "attribute",
         "created",
+        "gated",
         "module",
         "original",
         "owner",
@@ -123,6 +132,7 @@ class Patch:
         original: Any,
         created: bool,
         wrapper: WrapperFn,
+        gate: GateSpec | None = None,
     ) -> None:
         self.owner = owner
         self.module = module
@@ -131,18 +141,28 @@ class Patch:
         self.attribute = attribute
         self.original = original  # the raw attribute value (descriptor) that was replaced
         self.created = created  # the attribute was inherited: removal deletes our slot
-        self.wrapper = wrapper
+        self.wrapper: WrapperFn  # the wrapper the proxy calls
         # The switch, read on every call: a non-empty list is on. wrapt tests its truth
         # in C, where a method here would cost every call a Python frame.
         self._on = [True]
         self._set_wrapper: Callable[[WrapperFn], None] | None = None
         proxy: Any
-        if _plain(original):
-            proxy, self._set_wrapper = _function_patch(
-                original, wrapper, self._on, inspect.isclass(parent)
-            )
+        method = inspect.isclass(parent)
+        gated = None
+        if gate is not None and method and _plain(original):
+            check, count, self.wrapper = gate
+            gated = gated_patch(original, self.wrapper, self._on, check, count)
+        #: Whether the gate applies (then ``wrapper`` is the gate's).
+        self.gated = gated is not None
+        if gated is not None:
+            proxy, self._set_wrapper = gated
+            functools.update_wrapper(proxy, original)
+        elif _plain(original):
+            self.wrapper = wrapper
+            proxy, self._set_wrapper = _function_patch(original, wrapper, self._on, method)
         else:
             switch: Any = self._on  # wrapt's stubs want a bool-like; a list's truth is its length
+            self.wrapper = wrapper
             proxy = wrapt.FunctionWrapper(original, wrapper, enabled=switch)
         proxy._self_dexcost_patch = self
         self.proxy = proxy
@@ -161,12 +181,15 @@ class Patch:
     def active(self, on: bool) -> None:
         self._on[:] = [True] if on else []
 
-    def replace_wrapper(self, wrapper: WrapperFn) -> None:
-        """Have the installed proxy call ``wrapper`` from now on.
+    def replace_wrapper(self, wrapper: WrapperFn, gate: GateSpec | None = None) -> None:
+        """Have the installed proxy call ``wrapper`` from now on (``gate``'s wrapper if
+        given and this patch is gated; its check stays the first one).
 
         The proxy keeps its identity (a wrapt proxy is re-initialised in place), so a
         wrapper another tool installed on top of ours keeps calling into the same object.
         """
+        if self.gated and gate is not None:
+            wrapper = gate[2]
         if wrapper is not self.wrapper:
             self.wrapper = wrapper
             if self._set_wrapper is not None:
@@ -213,11 +236,18 @@ def _find_ours(value: Any, parent: Any, attribute: str) -> Patch | None:
     return None
 
 
-def wrap(owner: str, module: str, path: str, wrapper: WrapperFn) -> Patch | None:
+def wrap(
+    owner: str, module: str, path: str, wrapper: WrapperFn, gate: GateSpec | None = None
+) -> Patch | None:
     """Install ``wrapper`` around ``module:path`` for ``owner``; None if not present.
 
+    ``gate``, ``(check, n, gated_wrapper)``: for a method with plain parameters, patch
+    it with its exact signature and call ``gated_wrapper`` only when ``check(self, <its
+    first n parameters>)`` is true (see ``_gated``). Where that does not apply,
+    ``wrapper`` runs on every call and decides for itself.
+
     Idempotent: patching a target that already carries this owner's wrapper returns
-    that patch (re-activated if it had been switched off).
+    that patch (re-activated if it had been switched off, with its first gate).
     """
     with _lock:
         resolved = _resolve(module, path)
@@ -229,11 +259,11 @@ def wrap(owner: str, module: str, path: str, wrapper: WrapperFn) -> Patch | None
         if patch is not None:
             if patch.owner != owner:
                 raise RuntimeError(f"{patch.target} is already patched by dexcost {patch.owner}")
-            patch.replace_wrapper(wrapper)
+            patch.replace_wrapper(wrapper, gate)
             patch.active = True
             _installed[key] = patch
             return patch
-        patch = Patch(owner, module, path, parent, attribute, current, created, wrapper)
+        patch = Patch(owner, module, path, parent, attribute, current, created, wrapper, gate)
         setattr(parent, attribute, patch.proxy)
         _installed[key] = patch
         return patch

@@ -1,0 +1,116 @@
+"""Gated patches: a method replaced by one with its exact signature and a cheap gate.
+
+A plain patch (``_patch._function_patch``) takes ``*args, **kwargs``, binds the original
+and calls the wrapper, which calls the original with the arguments unpacked again. Per
+call that is two frames, a bound method, and a dict of keyword arguments built twice:
+little in a tight loop, but about 4 µs between two real HTTP requests, whose own work
+pushes this code out of the CPU caches. HTTP capture leaves almost every call alone (a
+host nobody prices), so it asks first.
+
+A gated patch is compiled from the original's own parameter list, so each argument
+arrives in a local and goes on to the original as it came, without packing. It first
+calls ``gate(self, <first positional parameters>)``; only when the gate says the call
+may be recorded are the arguments packed for the wrapper, positionals as ``args`` and
+keyword-only ones (and ``**kwargs``) as ``kwargs``. Defaults are the original's own
+objects (``__defaults__``, ``__kwdefaults__``), so an argument left out is the same
+object either way.
+
+Only methods whose parameters are plain (no ``*args``, no positional-only ones) are
+gated; :func:`gated_patch` returns None for anything else, and the caller patches it
+the plain way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import types
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Gate", "gated_patch"]
+
+#: ``gate(instance, *first_params) -> bool``: False when the wrapper surely has nothing
+#: to do (the original is then called directly). It must not raise.
+Gate = Callable[..., bool]
+
+_RESERVED = {"_dx_func", "_dx_bind", "_dx_on", "_dx_gate", "_dx_wrapper", "_dx_patched"}
+
+_TEMPLATE = """
+def _dx_factory(_dx_func, _dx_bind, _dx_on, _dx_gate):
+    _dx_wrapper = None
+
+    {kind} _dx_patched({params}):
+        if _dx_on and _dx_gate({gate_args}):
+            return {wait}_dx_wrapper(_dx_bind(_dx_func, {self}), {self}, ({args}), {{{kwargs}}})
+        return {wait}_dx_func({call})
+
+    def _dx_set(new):
+        nonlocal _dx_wrapper
+        _dx_wrapper = new
+
+    return _dx_patched, _dx_set
+"""
+
+
+def _plain_parameters(func: types.FunctionType) -> list[inspect.Parameter] | None:
+    try:
+        parameters = list(inspect.signature(func, follow_wrapped=False).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if not parameters or parameters[0].kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+        return None  # a method takes its instance first
+    for p in parameters:
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL):
+            return None
+        if p.name in _RESERVED or keyword.iskeyword(p.name) or not p.name.isidentifier():
+            return None
+    return parameters
+
+
+def gated_patch(
+    func: types.FunctionType, wrapper: Callable[..., Any], on: list[bool], gate: Gate, count: int
+) -> tuple[types.FunctionType, Callable[[Callable[..., Any]], None]] | None:
+    """A method with ``func``'s exact signature that calls ``wrapper`` (wrapt's signature)
+    around ``func`` while ``on`` is non-empty and ``gate(self, *first count parameters)``
+    is true, else ``func`` itself; and a setter for its wrapper. None if ``func``'s
+    parameters are not all plain (see the module's docstring)."""
+    parameters = _plain_parameters(func)
+    if parameters is None:
+        return None
+    P = inspect.Parameter
+    instance, rest = parameters[0].name, parameters[1:]
+    positional = [p.name for p in rest if p.kind is P.POSITIONAL_OR_KEYWORD]
+    named = [p.name for p in rest if p.kind is P.KEYWORD_ONLY]
+    extra = [p.name for p in rest if p.kind is P.VAR_KEYWORD]
+    if count > len(positional):
+        return None
+    signature = [instance, *positional]
+    if named:
+        signature += ["*", *named]
+    signature += [f"**{name}" for name in extra]
+    packed = [f"{n!r}: {n}" for n in named] + [f"**{n}" for n in extra]
+    call = [instance, *positional] + [f"{n}={n}" for n in named] + [f"**{n}" for n in extra]
+    coroutine = inspect.iscoroutinefunction(func)
+    source = _TEMPLATE.format(
+        kind="async def" if coroutine else "def",
+        params=", ".join(signature),
+        gate_args=", ".join([instance, *positional[:count]]),
+        wait="await " if coroutine else "",
+        self=instance,
+        args="".join(f"{n}, " for n in positional),
+        kwargs=", ".join(packed),
+        call=", ".join(call),
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<dexcost gated patch of {func.__qualname__}>", "exec"), namespace)
+    patched, set_wrapper = namespace["_dx_factory"](func, types.MethodType, on, gate)
+    set_wrapper(wrapper)
+    patched.__defaults__ = func.__defaults__
+    patched.__kwdefaults__ = func.__kwdefaults__
+    # Python 3.10 names the code object, not the function, in a TypeError for a wrong call.
+    names: dict[str, Any] = {"co_name": func.__name__}
+    if hasattr(patched.__code__, "co_qualname"):
+        names["co_qualname"] = func.__qualname__
+    patched.__code__ = patched.__code__.replace(**names)
+    return patched, set_wrapper

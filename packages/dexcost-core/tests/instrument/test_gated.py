@@ -1,0 +1,150 @@
+"""Gated patches: the method keeps its exact signature, the gate decides per call whether
+the gated wrapper runs, and anything that cannot be gated is patched the plain way."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dexcost.instrument import _patch
+
+MODULE = "dexcost_test_gated_target"
+DEFAULT = object()
+
+
+@pytest.fixture
+def target() -> Iterator[types.ModuleType]:
+    module = types.ModuleType(MODULE)
+
+    class Client:
+        def send(self, url: str, body: Any = DEFAULT, *, flag: bool = False, **extra: Any) -> Any:
+            """Echo what arrived."""
+            return ("sent", url, body, flag, extra)
+
+        async def asend(self, url: str, *, flag: bool = False) -> Any:
+            return ("asent", url, flag)
+
+        def spread(self, *args: Any) -> Any:
+            return args
+
+        def only(self, url: str, /) -> Any:
+            return url
+
+    module.Client = Client  # type: ignore[attr-defined]
+    sys.modules[MODULE] = module
+    yield module
+    for patch in _patch.installed("test"):
+        _patch.unwrap(patch)
+    del sys.modules[MODULE]
+
+
+class Gate:
+    """Lets through the URLs in ``allowed``; remembers what it was asked."""
+
+    def __init__(self, *allowed: str) -> None:
+        self.allowed = set(allowed)
+        self.asked: list[tuple[Any, ...]] = []
+
+    def __call__(self, instance: Any, *params: Any) -> bool:
+        self.asked.append(params)
+        return params[0] in self.allowed
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        self.calls.append((args, dict(kwargs)))
+        return ("wrapped", wrapped(*args, **kwargs))
+
+
+def test_the_signature_defaults_and_name_are_the_originals(target: Any) -> None:
+    original = target.Client.send
+    _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate(), 1, Recorder()))
+    patched = vars(target.Client)["send"]
+    assert patched is not original
+    assert inspect.signature(patched, follow_wrapped=False) == inspect.signature(original)
+    assert patched.__defaults__ is original.__defaults__
+    assert patched.__kwdefaults__ is original.__kwdefaults__
+    assert (patched.__name__, patched.__qualname__, patched.__doc__) == (
+        "send",
+        original.__qualname__,
+        "Echo what arrived.",
+    )
+    with pytest.raises(TypeError, match=r"send\(\) takes from 2 to 3 positional"):
+        target.Client().send("a", "b", "c")
+
+
+def test_a_closed_gate_calls_the_original_with_the_arguments_as_given(target: Any) -> None:
+    plain, wrapper, gate = Recorder(), Recorder(), Gate()
+    _patch.wrap("test", MODULE, "Client.send", plain, (gate, 1, wrapper))
+    client = target.Client()
+    assert client.send("u") == ("sent", "u", DEFAULT, False, {})
+    assert client.send(url="v", flag=True, x=1) == ("sent", "v", DEFAULT, True, {"x": 1})
+    assert client.send("w", 2) == ("sent", "w", 2, False, {})
+    assert wrapper.calls == plain.calls == []
+    assert gate.asked == [("u",), ("v",), ("w",)]  # the first parameter, however passed
+
+
+def test_an_open_gate_hands_the_wrapper_positionals_and_keywords(target: Any) -> None:
+    plain, wrapper = Recorder(), Recorder()
+    _patch.wrap("test", MODULE, "Client.send", plain, (Gate("u"), 1, wrapper))
+    client = target.Client()
+    assert client.send("u", flag=True, x=1) == ("wrapped", ("sent", "u", DEFAULT, True, {"x": 1}))
+    assert wrapper.calls == [(("u", DEFAULT), {"flag": True, "x": 1})]
+    assert plain.calls == []
+
+
+def test_the_gate_takes_as_many_parameters_as_asked(target: Any) -> None:
+    gate = Gate()
+    _patch.wrap("test", MODULE, "Client.send", Recorder(), (gate, 2, Recorder()))
+    target.Client().send("u", body=5)
+    assert gate.asked == [("u", 5)]
+
+
+def test_a_switched_off_or_replaced_gated_patch(target: Any) -> None:
+    first, second = Recorder(), Recorder()
+    patch = _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate("u"), 1, first))
+    assert patch is not None
+    patch.active = False
+    assert target.Client().send("u") == ("sent", "u", DEFAULT, False, {})
+    again = _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate("u"), 1, second))
+    assert again is patch
+    assert target.Client().send("u")[0] == "wrapped"
+    assert (len(first.calls), len(second.calls)) == (0, 1)
+    original = patch.original
+    assert _patch.unwrap(patch) is True
+    assert vars(target.Client)["send"] is original
+
+
+def test_a_coroutine_method_stays_one(target: Any) -> None:
+    wrapper = Recorder()
+
+    async def awaited(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        wrapper.calls.append((args, kwargs))
+        return ("wrapped", await wrapped(*args, **kwargs))
+
+    _patch.wrap("test", MODULE, "Client.asend", Recorder(), (Gate("u"), 1, awaited))
+    assert inspect.iscoroutinefunction(target.Client.asend)
+
+    async def main() -> tuple[Any, Any]:
+        client = target.Client()
+        return await client.asend("u", flag=True), await client.asend("v")
+
+    assert asyncio.run(main()) == (("wrapped", ("asent", "u", True)), ("asent", "v", False))
+    assert wrapper.calls == [(("u",), {"flag": True})]
+
+
+@pytest.mark.parametrize("name", ["spread", "only"])
+def test_what_cannot_be_gated_is_patched_plainly(target: Any, name: str) -> None:
+    plain, wrapper, gate = Recorder(), Recorder(), Gate()
+    _patch.wrap("test", MODULE, f"Client.{name}", plain, (gate, 1, wrapper))
+    assert getattr(target.Client(), name)("u")[0] == "wrapped"  # the gate is not asked
+    assert (len(plain.calls), wrapper.calls, gate.asked) == (1, [], [])
