@@ -10,8 +10,8 @@ time the calling thread spends with capture on minus the same request with it of
   requests adapter with canned answers);
 * requests over urllib3 (both patched), and httpx (one patched method), to a local HTTP
   server in another process, over a real socket; beside each the same methods patched
-  with a wrapper that only calls through, which is those rows' floor (any patch's cost
-  there) and shows their noise.
+  the same way with a gate that always says no, so that every call goes straight
+  through, which is those rows' floor (any patch's cost there) and shows their noise.
 
 Requests are paired: one with the patches in place, one with the patched attributes put
 back to what they were (as ``untrack_http()`` leaves them), in alternating order, and the
@@ -197,7 +197,7 @@ def _between(settled: bool) -> Callable[[], object] | None:
 def _layer_row(index: int) -> tuple[str, str, str]:
     label, url, target = _LAYER_CASES[index]
     track_http(libraries=[])
-    patch = _patch.wrap("bench", __name__, "CannedSend.send", _requests.targets()[0][2])
+    patch = _patch.wrap("bench", __name__, "CannedSend.send", *_requests.targets()[0][2:])
     assert patch is not None
     sender, prepared = CannedSend(), requests.Request("GET", url).prepare()
     try:
@@ -258,6 +258,10 @@ def _through(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     return wrapped(*args, **kwargs)
 
 
+def _never(instance: Any, *params: Any) -> bool:
+    return False
+
+
 #: Each loopback floor row: its library, and the methods its capture patches there.
 _FLOORS = {
     "requests": [
@@ -269,19 +273,21 @@ _FLOORS = {
 
 
 def _floor_row(library: str, port: int) -> tuple[str, str, str]:
-    """A loopback row's floor: the methods capture patches for ``library``, patched with
-    a wrapper that only calls through, which is what any patch costs there, and the
-    noise of those rows."""
+    """A loopback row's floor: the methods capture patches for ``library``, patched as
+    capture patches them (exact signature, a gate) with a gate that always says no, so
+    each call goes straight through: what any patch costs there, and the noise of those
+    rows."""
     _to_the_local_server()
     client: Any = requests.Session() if library == "requests" else httpx.Client()
-    patches = [_patch.wrap("bench", module, path, _through) for module, path in _FLOORS[library]]
+    never = (_never, 1, _through)
+    patches = [_patch.wrap("bench", m, path, _through, never) for m, path in _FLOORS[library]]
     placed = [p for p in patches if p is not None]
     try:
         base, added = _paired(lambda: client.get(f"http://cdn.example.org:{port}/s"), placed)
     finally:
         for patch in placed:
             _patch.unwrap(patch)
-    label = f"{library}, a call-through wrapper (loopback)"
+    label = f"{library}, a patch that calls straight through (loopback)"
     return label, f"{added:+.2f} µs", f"the floor of the two above; alone {base:.0f} µs"
 
 

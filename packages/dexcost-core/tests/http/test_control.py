@@ -276,7 +276,8 @@ def test_a_rate_registered_later_applies_to_the_next_call(
 ) -> None:
     server.route("/v1/run", {})
     with dexcost.task("t"):
-        requests.post(server.url("api.newvendor.io", "/v1/run"))  # not priced: nothing
+        for _ in range(3):  # not priced: nothing, and the host is known to be unpriced
+            requests.post(server.url("api.newvendor.io", "/v1/run"))
         register_domain_rate("api.newvendor.io", "0.03")
         requests.post(server.url("api.newvendor.io", "/v1/run"))
     assert [e["cost_usd"] for e in events()] == ["0.03"]

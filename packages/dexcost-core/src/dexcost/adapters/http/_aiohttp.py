@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _guard
-from dexcost.instrument._patch import WrapperFn
+from dexcost.instrument._patch import GateSpec, WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
@@ -145,7 +145,9 @@ def _finish(
     return response
 
 
-def targets() -> list[tuple[str, str, WrapperFn]]:
-    """The methods to patch: ``(module, attribute path, wrapper)``."""
+def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``. Not gated:
+    ``_request`` has dozens of keyword-only parameters, which the wrapper would then
+    see passed, defaults and all."""
     wrapper = async_wrapper(LIBRARY, _host, _target, _finish)
-    return [("aiohttp.client", "ClientSession._request", wrapper)]
+    return [("aiohttp.client", "ClientSession._request", wrapper, None)]

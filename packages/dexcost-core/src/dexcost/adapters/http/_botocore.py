@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dexcost.instrument._patch import WrapperFn
+from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._body import decode
-from ._capture import Call, authority, sync_wrapper
+from ._capture import Call, authority, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
 
@@ -44,7 +44,12 @@ def _finish(
     return response
 
 
-def targets() -> list[tuple[str, str, WrapperFn]]:
-    """The methods to patch: ``(module, attribute path, wrapper)``."""
+def _gate_host(session: Any, request: Any) -> str:
+    return authority(request.url)
+
+
+def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
-    return [("botocore.httpsession", "URLLib3Session.send", wrapper)]
+    gated = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
+    return [("botocore.httpsession", "URLLib3Session.send", wrapper, gate(_gate_host, gated))]

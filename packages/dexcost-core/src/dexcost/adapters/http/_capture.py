@@ -31,7 +31,7 @@ from dexcost.catalog._match import normalize_host, split_url, url_path
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
-    from dexcost.instrument._patch import WrapperFn
+    from dexcost.instrument._patch import GateSpec, WrapperFn
 
 __all__ = [
     "LAYER",
@@ -41,6 +41,7 @@ __all__ = [
     "Target",
     "async_wrapper",
     "authority",
+    "gate",
     "set_tracker",
     "sync_wrapper",
 ]
@@ -250,7 +251,7 @@ _prices: list[_Prices] = [_Prices(None, None)]
 def _start(
     site: str,
     library: str,
-    name: str,
+    name: str | None,
     host: Host,
     target: Target,
     instance: Any,
@@ -260,8 +261,9 @@ def _start(
     """The hot path: a :class:`Call` if this request is to be recorded, else None.
 
     ``name`` is the host the wrapper read (empty if reading it failed: read here again,
-    so the error is reported). For a host nobody prices this is one dict lookup. An
-    error in it means the call is not recorded, never more.
+    so the error is reported; None when a gate has checked it). For a host nobody
+    prices this is one dict lookup. An error in it means the call is not recorded,
+    never more.
     """
     try:
         tracker = _explicit[0]
@@ -276,11 +278,12 @@ def _start(
         rates = default_registry._index  # replaced, not mutated, when a rate changes
         if prices.catalog is not catalog or prices.rates is not rates:
             prices = _prices[0] = _Prices(catalog, rates)
-        if not name:  # the wrapper could not read it
-            name = host(instance, args, kwargs)
-        known = prices.hosts.get(name)
-        if not (prices.may_price(name) if known is None else known):
-            return None
+        if name is not None:  # else a gate let the call through: its host may be priced
+            if not name:  # the wrapper could not read it
+                name = host(instance, args, kwargs)
+            known = prices.hosts.get(name)
+            if not (prices.may_price(name) if known is None else known):
+                return None
         url, method = target(instance, args, kwargs)
         resolved = prices.resolved.get((method, url))  # a URL seen before, as it was
         if resolved is None:
@@ -293,23 +296,57 @@ def _start(
         return None
 
 
-def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
-    """The wrapper for a library's synchronous send method."""
+def gate(host_of: Callable[..., str], wrapper: WrapperFn, count: int = 1) -> GateSpec:
+    """A gate for a library's send method (see ``dexcost.instrument._gated``):
+    ``host_of(instance, <the method's first count parameters>)`` names the host, and
+    ``wrapper`` (built with ``gated=True``) runs for the calls it lets through.
+
+    It lets through every call that may be recorded: none that an outer billing layer
+    owns, none to a host nobody prices (learnt here, once per host). Any error lets the
+    call through, and the wrapper reports it.
+    """
+
+    def check(instance: Any, *params: Any) -> bool:
+        try:
+            if _owner() is not None:
+                return False
+            prices = _prices[0]
+            if prices.catalog is not _catalog_state._default_catalog:
+                return True  # the wrapper renews the cache first
+            if prices.rates is not default_registry._index:
+                return True
+            name = host_of(instance, *params)
+            known = prices.hosts.get(name)
+            return prices.may_price(name) if known is None else known
+        except Exception:
+            return True
+
+    return check, count, wrapper
+
+
+def sync_wrapper(
+    library: str, host: Host, target: Target, finish: Finish, *, gated: bool = False
+) -> WrapperFn:
+    """The wrapper for a library's synchronous send method; ``gated``: only for the
+    calls a :func:`gate` lets through, which has checked the host already."""
     site = f"http.{library}"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _owner() is not None:
             return wrapped(*args, **kwargs)
-        try:  # a host nobody prices, known from the cache: a frame less than _start()
-            name = host(instance, args, kwargs)
-            prices = _prices[0]
-            unpriced = (
-                prices.catalog is _catalog_state._default_catalog
-                and prices.rates is default_registry._index
-                and prices.hosts.get(name) is False
-            )
-        except Exception:
-            name, unpriced = "", False  # _start() reads the host again and reports
+        if gated:
+            name, unpriced = None, False
+        else:
+            try:  # a host nobody prices, known from the cache: a frame less than _start()
+                name = host(instance, args, kwargs)
+                prices = _prices[0]
+                unpriced = (
+                    prices.catalog is _catalog_state._default_catalog
+                    and prices.rates is default_registry._index
+                    and prices.hosts.get(name) is False
+                )
+            except Exception:
+                name, unpriced = "", False  # _start() reads the host again and reports
         if unpriced:
             return wrapped(*args, **kwargs)
         call = _start(site, library, name, host, target, instance, args, kwargs)
@@ -333,8 +370,11 @@ def sync_wrapper(library: str, host: Host, target: Target, finish: Finish) -> Wr
     return wrapper
 
 
-def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> WrapperFn:
-    """The wrapper for a library's coroutine send method."""
+def async_wrapper(
+    library: str, host: Host, target: Target, finish: Finish, *, gated: bool = False
+) -> WrapperFn:
+    """The wrapper for a library's coroutine send method; ``gated`` as for
+    :func:`sync_wrapper`."""
     site = f"http.{library}"
 
     async def wrapper(
@@ -342,16 +382,19 @@ def async_wrapper(library: str, host: Host, target: Target, finish: Finish) -> W
     ) -> Any:
         if _owner() is not None:
             return await wrapped(*args, **kwargs)
-        try:  # a host nobody prices, known from the cache: a frame less than _start()
-            name = host(instance, args, kwargs)
-            prices = _prices[0]
-            unpriced = (
-                prices.catalog is _catalog_state._default_catalog
-                and prices.rates is default_registry._index
-                and prices.hosts.get(name) is False
-            )
-        except Exception:
-            name, unpriced = "", False  # _start() reads the host again and reports
+        if gated:
+            name, unpriced = None, False
+        else:
+            try:  # a host nobody prices, known from the cache: a frame less than _start()
+                name = host(instance, args, kwargs)
+                prices = _prices[0]
+                unpriced = (
+                    prices.catalog is _catalog_state._default_catalog
+                    and prices.rates is default_registry._index
+                    and prices.hosts.get(name) is False
+                )
+            except Exception:
+                name, unpriced = "", False  # _start() reads the host again and reports
         if unpriced:
             return await wrapped(*args, **kwargs)
         call = _start(site, library, name, host, target, instance, args, kwargs)

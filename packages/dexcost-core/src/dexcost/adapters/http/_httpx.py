@@ -12,10 +12,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from dexcost.instrument._patch import WrapperFn
+from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._body import BodyWatch
-from ._capture import Call, Finish, async_wrapper, sync_wrapper
+from ._capture import Call, Finish, async_wrapper, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "build_targets", "targets"]
 
@@ -104,18 +104,29 @@ def _finisher(base: type, tee: type) -> Finish:
     return finish
 
 
-def build_targets(module_name: str, library: str) -> list[tuple[str, str, WrapperFn]]:
+def _gate_host(client: Any, request: Any) -> str:
+    host: str = request.url.host
+    return host
+
+
+def build_targets(
+    module_name: str, library: str
+) -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The patch targets of httpx or a fork of it with the same API (httpx2)."""
     module = importlib.import_module(module_name)
     sync_tee, async_tee = _tee_classes(module)
     sync_finish = _finisher(module.SyncByteStream, sync_tee)
     async_finish = _finisher(module.AsyncByteStream, async_tee)
+    sync = sync_wrapper(library, _host, _target, sync_finish)
+    sync_gated = sync_wrapper(library, _host, _target, sync_finish, gated=True)
+    coroutine = async_wrapper(library, _host, _target, async_finish)
+    coroutine_gated = async_wrapper(library, _host, _target, async_finish, gated=True)
     return [
-        (module_name, "Client.send", sync_wrapper(library, _host, _target, sync_finish)),
-        (module_name, "AsyncClient.send", async_wrapper(library, _host, _target, async_finish)),
+        (module_name, "Client.send", sync, gate(_gate_host, sync_gated)),
+        (module_name, "AsyncClient.send", coroutine, gate(_gate_host, coroutine_gated)),
     ]
 
 
-def targets() -> list[tuple[str, str, WrapperFn]]:
-    """The methods to patch: ``(module, attribute path, wrapper)``."""
+def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     return build_targets(LIBRARY, LIBRARY)

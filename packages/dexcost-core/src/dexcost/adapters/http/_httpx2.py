@@ -6,7 +6,7 @@ separate namespace (its classes are not httpx's). Same API, same handling as htt
 
 from __future__ import annotations
 
-from dexcost.instrument._patch import WrapperFn
+from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._httpx import build_targets
 
@@ -15,6 +15,6 @@ __all__ = ["LIBRARY", "targets"]
 LIBRARY = "httpx2"
 
 
-def targets() -> list[tuple[str, str, WrapperFn]]:
+def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper)``."""
     return build_targets(LIBRARY, LIBRARY)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from dexcost import _guard
-from dexcost.instrument._patch import WrapperFn
+from dexcost.instrument._patch import GateSpec, WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
-from ._capture import Call, authority, sync_wrapper
+from ._capture import Call, authority, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "RawTee", "targets"]
 
@@ -112,6 +112,12 @@ def _finish(
     return response
 
 
-def targets() -> list[tuple[str, str, WrapperFn]]:
-    """The methods to patch: ``(module, attribute path, wrapper)``."""
-    return [("requests.sessions", "Session.send", sync_wrapper(LIBRARY, _host, _target, _finish))]
+def _gate_host(session: Any, request: Any) -> str:
+    return authority(request.url)
+
+
+def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
+    wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
+    gated = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
+    return [("requests.sessions", "Session.send", wrapper, gate(_gate_host, gated))]

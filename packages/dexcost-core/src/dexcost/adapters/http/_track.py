@@ -89,8 +89,8 @@ def _patch_library(name: str) -> None:
         module = importlib.import_module(_LIBRARIES[name][2], __package__)
         done: list[_patch.Patch] = []
         try:
-            for target, path, wrapper in module.targets():
-                patch = _patch.wrap(LAYER, target, path, wrapper)
+            for target, path, wrapper, gate in module.targets():
+                patch = _patch.wrap(LAYER, target, path, wrapper, gate)
                 if patch is not None:
                     done.append(patch)
         except BaseException:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dexcost.instrument._patch import WrapperFn
+from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._body import decode
-from ._capture import Call, authority, sync_wrapper
+from ._capture import Call, authority, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
 
@@ -30,10 +30,13 @@ def _url(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
 
 def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    url: str = args[1] if len(args) > 1 else kwargs["url"]
-    if url.startswith(("http://", "https://")):
+    return _gate_host(instance, None, args[1] if len(args) > 1 else kwargs["url"])
+
+
+def _gate_host(pool: Any, method: Any, url: str) -> str:
+    if url.startswith(("http://", "https://")):  # absolute when sent through a proxy
         return authority(url)
-    host: str = instance.host
+    host: str = pool.host
     return host
 
 
@@ -64,7 +67,8 @@ def _finish(
     return response
 
 
-def targets() -> list[tuple[str, str, WrapperFn]]:
-    """The methods to patch: ``(module, attribute path, wrapper)``."""
+def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
-    return [("urllib3.connectionpool", "HTTPConnectionPool.urlopen", wrapper)]
+    gated = gate(_gate_host, sync_wrapper(LIBRARY, _host, _target, _finish, gated=True), 2)
+    return [("urllib3.connectionpool", "HTTPConnectionPool.urlopen", wrapper, gated)]
