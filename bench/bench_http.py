@@ -268,7 +268,7 @@ _FLOORS = {
         ("requests.sessions", "Session.send"),
         ("urllib3.connectionpool", "HTTPConnectionPool.urlopen"),
     ],
-    "httpx": [("httpx", "Client.send")],
+    "httpx": [("httpx", "Client.send"), ("httpx", "AsyncClient.send")],
 }
 
 
