@@ -14,7 +14,7 @@ from typing import Any
 from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._body import decode
-from ._capture import Call, authority, gate, sync_wrapper
+from ._capture import Call, authority, gate, sync_wrapper, url_host
 
 __all__ = ["LIBRARY", "targets"]
 
@@ -44,12 +44,8 @@ def _finish(
     return response
 
 
-def _gate_host(session: Any, request: Any) -> str:
-    return authority(request.url)
-
-
 def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
     gated = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
-    return [("botocore.httpsession", "URLLib3Session.send", wrapper, gate(_gate_host, gated))]
+    return [("botocore.httpsession", "URLLib3Session.send", wrapper, gate(url_host, gated))]

@@ -44,6 +44,7 @@ __all__ = [
     "gate",
     "set_tracker",
     "sync_wrapper",
+    "url_host",
 ]
 
 #: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
@@ -154,6 +155,11 @@ class Call:
     def __repr__(self) -> str:
         target = self._target
         return f"<http.Call {self.library} {self.method} {target.host}{target.path}>"
+
+
+def url_host(instance: Any, request: Any) -> str:
+    """A gate's host reader for a send method whose request has its URL as a str."""
+    return authority(request.url)
 
 
 def authority(url: str) -> str:
@@ -324,6 +330,28 @@ def gate(host_of: Callable[..., str], wrapper: WrapperFn, count: int = 1) -> Gat
     return check, count, wrapper
 
 
+#: What :func:`_host_to_check` returns for a host the cache knows nobody prices.
+_UNPRICED = "\0unpriced"
+
+
+def _host_to_check(host: Host, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """For a wrapper that no gate precedes: ``_UNPRICED`` for a host the cache knows
+    nobody prices, else the host for :func:`_start` (empty if reading it failed:
+    ``_start`` reads it again and reports)."""
+    try:
+        name = host(instance, args, kwargs)
+        prices = _prices[0]
+        if (
+            prices.catalog is _catalog_state._default_catalog
+            and prices.rates is default_registry._index
+            and prices.hosts.get(name) is False
+        ):
+            return _UNPRICED
+        return name
+    except Exception:
+        return ""
+
+
 def sync_wrapper(
     library: str, host: Host, target: Target, finish: Finish, *, gated: bool = False
 ) -> WrapperFn:
@@ -334,20 +362,8 @@ def sync_wrapper(
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _owner() is not None:
             return wrapped(*args, **kwargs)
-        if gated:
-            name, unpriced = None, False
-        else:
-            try:  # a host nobody prices, known from the cache: a frame less than _start()
-                name = host(instance, args, kwargs)
-                prices = _prices[0]
-                unpriced = (
-                    prices.catalog is _catalog_state._default_catalog
-                    and prices.rates is default_registry._index
-                    and prices.hosts.get(name) is False
-                )
-            except Exception:
-                name, unpriced = "", False  # _start() reads the host again and reports
-        if unpriced:
+        name = None if gated else _host_to_check(host, instance, args, kwargs)
+        if name is _UNPRICED:
             return wrapped(*args, **kwargs)
         call = _start(site, library, name, host, target, instance, args, kwargs)
         if call is None:
@@ -382,20 +398,8 @@ def async_wrapper(
     ) -> Any:
         if _owner() is not None:
             return await wrapped(*args, **kwargs)
-        if gated:
-            name, unpriced = None, False
-        else:
-            try:  # a host nobody prices, known from the cache: a frame less than _start()
-                name = host(instance, args, kwargs)
-                prices = _prices[0]
-                unpriced = (
-                    prices.catalog is _catalog_state._default_catalog
-                    and prices.rates is default_registry._index
-                    and prices.hosts.get(name) is False
-                )
-            except Exception:
-                name, unpriced = "", False  # _start() reads the host again and reports
-        if unpriced:
+        name = None if gated else _host_to_check(host, instance, args, kwargs)
+        if name is _UNPRICED:
             return await wrapped(*args, **kwargs)
         call = _start(site, library, name, host, target, instance, args, kwargs)
         if call is None:

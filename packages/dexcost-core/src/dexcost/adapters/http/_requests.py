@@ -16,7 +16,7 @@ from dexcost.instrument._patch import GateSpec, WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
-from ._capture import Call, authority, gate, sync_wrapper
+from ._capture import Call, authority, gate, sync_wrapper, url_host
 
 __all__ = ["LIBRARY", "RawTee", "targets"]
 
@@ -112,12 +112,8 @@ def _finish(
     return response
 
 
-def _gate_host(session: Any, request: Any) -> str:
-    return authority(request.url)
-
-
 def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
     gated = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
-    return [("requests.sessions", "Session.send", wrapper, gate(_gate_host, gated))]
+    return [("requests.sessions", "Session.send", wrapper, gate(url_host, gated))]
