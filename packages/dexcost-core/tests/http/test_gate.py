@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dexcost import _guard
 from dexcost._scope import billing_scope
 from dexcost.adapters.http import _capture
 from dexcost.catalog import get_default_catalog
@@ -55,8 +56,10 @@ def test_a_cache_from_another_catalog_or_rates_lets_the_call_through(
     assert check(None, "http://cdn.example.org/a") is True  # the wrapper renews it
 
 
-def test_an_error_lets_the_wrapper_run(prices: _capture._Prices) -> None:
+def test_an_error_is_reported_and_lets_the_wrapper_run(prices: _capture._Prices) -> None:
     def broken(instance: Any, request: Any) -> str:
         raise AttributeError("no url")
 
+    _guard.clear()
     assert _capture.gate(broken, _through)[0](None, object()) is True
+    assert [(site, str(exc)) for site, exc in _guard.swallowed()] == [("http.gate", "no url")]

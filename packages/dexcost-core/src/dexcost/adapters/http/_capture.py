@@ -308,8 +308,8 @@ def gate(host_of: Callable[..., str], wrapper: WrapperFn, count: int = 1) -> Gat
     ``wrapper`` (built with ``gated=True``) runs for the calls it lets through.
 
     It lets through every call that may be recorded: none that an outer billing layer
-    owns, none to a host nobody prices (learnt here, once per host). Any error lets the
-    call through, and the wrapper reports it.
+    owns, none to a host nobody prices (learnt here, once per host). An error is
+    reported and lets the call through.
     """
 
     def check(instance: Any, *params: Any) -> bool:
@@ -324,7 +324,8 @@ def gate(host_of: Callable[..., str], wrapper: WrapperFn, count: int = 1) -> Gat
             name = host_of(instance, *params)
             known = prices.hosts.get(name)
             return prices.may_price(name) if known is None else known
-        except Exception:
+        except Exception as exc:
+            _report("http.gate", exc)
             return True
 
     return check, count, wrapper
