@@ -52,7 +52,9 @@ def test_a_cache_from_another_catalog_or_rates_lets_the_call_through(
     prices: _capture._Prices,
 ) -> None:
     assert check(None, "http://cdn.example.org/a") is False
-    _capture._prices[0] = _capture._Prices(get_default_catalog(), object())
+    stale = _capture._Prices(get_default_catalog(), object())  # rates since replaced
+    stale.hosts["cdn.example.org"] = False
+    _capture._prices[0] = stale
     assert check(None, "http://cdn.example.org/a") is True  # the wrapper renews it
 
 

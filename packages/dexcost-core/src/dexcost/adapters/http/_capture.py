@@ -361,11 +361,13 @@ def sync_wrapper(
     site = f"http.{library}"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _owner() is not None:
-            return wrapped(*args, **kwargs)
-        name = None if gated else _host_to_check(host, instance, args, kwargs)
-        if name is _UNPRICED:
-            return wrapped(*args, **kwargs)
+        name = None  # a gate let the call through: not owned, its host may be priced
+        if not gated:
+            if _owner() is not None:
+                return wrapped(*args, **kwargs)
+            name = _host_to_check(host, instance, args, kwargs)
+            if name is _UNPRICED:
+                return wrapped(*args, **kwargs)
         call = _start(site, library, name, host, target, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -397,11 +399,13 @@ def async_wrapper(
     async def wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if _owner() is not None:
-            return await wrapped(*args, **kwargs)
-        name = None if gated else _host_to_check(host, instance, args, kwargs)
-        if name is _UNPRICED:
-            return await wrapped(*args, **kwargs)
+        name = None  # a gate let the call through: not owned, its host may be priced
+        if not gated:
+            if _owner() is not None:
+                return await wrapped(*args, **kwargs)
+            name = _host_to_check(host, instance, args, kwargs)
+            if name is _UNPRICED:
+                return await wrapped(*args, **kwargs)
         call = _start(site, library, name, host, target, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)

@@ -23,7 +23,11 @@ LIBRARY = "httpx"
 
 
 def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    host: str = (args[0] if args else kwargs["request"]).url.host
+    return _gate_host(instance, args[0] if args else kwargs["request"])
+
+
+def _gate_host(client: Any, request: Any) -> str:
+    host: str = request.url.host
     return host
 
 
@@ -102,11 +106,6 @@ def _finisher(base: type, tee: type) -> Finish:
         return response
 
     return finish
-
-
-def _gate_host(client: Any, request: Any) -> str:
-    host: str = request.url.host
-    return host
 
 
 def build_targets(

@@ -16,5 +16,5 @@ LIBRARY = "httpx2"
 
 
 def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
-    """The methods to patch: ``(module, attribute path, wrapper)``."""
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     return build_targets(LIBRARY, LIBRARY)
