@@ -45,6 +45,7 @@ from requests.adapters import BaseAdapter
 import dexcost
 from dexcost.adapters.http import _requests, track_http, untrack_http
 from dexcost.instrument import _patch
+from dexcost.instrument._gated import InlineGate
 
 _LARGE_RESULTS = [
     {"id": str(i), "url": f"https://example.com/{i}", "text": "lorem ipsum " * 80}
@@ -258,8 +259,8 @@ def _through(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
     return wrapped(*args, **kwargs)
 
 
-def _never(instance: Any, *params: Any) -> bool:
-    return False
+#: A gate that always says no, compiled into the patched method as capture's gate is.
+_NEVER = InlineGate("_dx_go = False", {})
 
 
 #: Each loopback floor row: its library, and the methods its capture patches there.
@@ -279,7 +280,7 @@ def _floor_row(library: str, port: int) -> tuple[str, str, str]:
     rows."""
     _to_the_local_server()
     client: Any = requests.Session() if library == "requests" else httpx.Client()
-    never = (_never, 1, _through)
+    never = (_NEVER, 1, _through)
     patches = [_patch.wrap("bench", m, path, _through, never) for m, path in _FLOORS[library]]
     placed = [p for p in patches if p is not None]
     try:

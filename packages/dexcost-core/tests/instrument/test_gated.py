@@ -109,6 +109,36 @@ def test_the_gate_takes_as_many_parameters_as_asked(target: Any) -> None:
     assert gate.asked == [("u", 5)]
 
 
+def test_an_inline_gate_reads_the_parameters_by_their_placeholders(target: Any) -> None:
+    asked: list[tuple[Any, ...]] = []
+
+    def allowed(instance: Any, url: str, body: Any) -> bool:
+        asked.append((type(instance).__name__, url, body))
+        return url == "u"
+
+    wrapper = Recorder()
+    inline = _patch.InlineGate("_dx_go = _dx_allowed({0}, {1}, {2})", {"_dx_allowed": allowed})
+    _patch.wrap("test", MODULE, "Client.send", Recorder(), (inline, 2, wrapper))
+    client = target.Client()
+    assert client.send("u", flag=True)[0] == "wrapped"
+    assert client.send(body=3, url="v") == ("sent", "v", 3, False, {})
+    assert asked == [("Client", "u", DEFAULT), ("Client", "v", 3)]
+    assert wrapper.calls == [(("u", DEFAULT), {"flag": True})]
+
+
+def test_a_parameter_named_like_the_patch_s_own_is_patched_plainly(target: Any) -> None:
+    def send(self: Any, _dx_go: Any) -> Any:
+        return _dx_go
+
+    target.Client.send = send
+    plain, wrapper = Recorder(), Recorder()
+    patch = _patch.wrap("test", MODULE, "Client.send", plain, (Gate(), 1, wrapper))
+    assert patch is not None
+    assert not patch.gated
+    assert target.Client().send(1) == ("wrapped", 1)
+    assert (len(plain.calls), wrapper.calls) == (1, [])
+
+
 def test_a_switched_off_or_replaced_gated_patch(target: Any) -> None:
     first, second = Recorder(), Recorder()
     patch = _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate("u"), 1, first))

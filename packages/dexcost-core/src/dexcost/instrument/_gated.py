@@ -15,9 +15,13 @@ keyword-only ones (and ``**kwargs``) as ``kwargs``. Defaults are the original's 
 objects (``__defaults__``, ``__kwdefaults__``), so an argument left out is the same
 object either way.
 
-Only methods whose parameters are plain (no ``*args``, no positional-only ones) are
-gated; :func:`gated_patch` returns None for anything else, and the caller patches it
-the plain way.
+The gate can also be compiled into the patched method (:class:`InlineGate`): its
+statements then run in the method's own frame, reading the parameters directly, which
+saves the call of a gate function and of whatever it would call to read them.
+
+Only methods whose parameters are plain (no ``*args``, no positional-only ones, none
+named ``_dx_...``, the prefix of the patch's own names) are gated; :func:`gated_patch`
+returns None for anything else, and the caller patches it the plain way.
 """
 
 from __future__ import annotations
@@ -25,24 +29,35 @@ from __future__ import annotations
 import inspect
 import keyword
 import types
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
-__all__ = ["Gate", "gated_patch"]
+__all__ = ["Gate", "InlineGate", "gated_patch"]
 
 #: ``gate(instance, *first_params) -> bool``: False when the wrapper surely has nothing
 #: to do (the original is then called directly). It must not raise.
 Gate = Callable[..., bool]
 
-_RESERVED = {"_dx_func", "_dx_bind", "_dx_on", "_dx_gate", "_dx_wrapper", "_dx_patched"}
+
+class InlineGate(NamedTuple):
+    """A gate compiled into the patched method, saving the call of a gate function:
+    ``source``, statements that set ``_dx_go``, naming the instance ``{0}`` and the
+    method's first parameters ``{1}``, ``{2}``...; ``names``, the globals it reads (each
+    named ``_dx_...``). It must not raise."""
+
+    source: str
+    names: Mapping[str, Any]
+
 
 _TEMPLATE = """
 def _dx_factory(_dx_func, _dx_bind, _dx_on, _dx_gate):
     _dx_wrapper = None
 
     {kind} _dx_patched({params}):
-        if _dx_on and _dx_gate({gate_args}):
-            return {wait}_dx_wrapper(_dx_bind(_dx_func, {self}), {self}, ({args}), {{{kwargs}}})
+        if _dx_on:
+{block}
+            if _dx_go:
+                return {wait}_dx_wrapper(_dx_bind(_dx_func, {self}), {self}, ({args}), {{{kwargs}}})
         return {wait}_dx_func({call})
 
     def _dx_set(new):
@@ -63,13 +78,17 @@ def _plain_parameters(func: types.FunctionType) -> list[inspect.Parameter] | Non
     for p in parameters:
         if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL):
             return None
-        if p.name in _RESERVED or keyword.iskeyword(p.name) or not p.name.isidentifier():
+        if p.name.startswith("_dx_") or keyword.iskeyword(p.name) or not p.name.isidentifier():
             return None
     return parameters
 
 
 def gated_patch(
-    func: types.FunctionType, wrapper: Callable[..., Any], on: list[bool], gate: Gate, count: int
+    func: types.FunctionType,
+    wrapper: Callable[..., Any],
+    on: list[bool],
+    gate: Gate | InlineGate,
+    count: int,
 ) -> tuple[types.FunctionType, Callable[[Callable[..., Any]], None]] | None:
     """A method with ``func``'s exact signature that calls ``wrapper`` (wrapt's signature)
     around ``func`` while ``on`` is non-empty and ``gate(self, *first count parameters)``
@@ -92,17 +111,23 @@ def gated_patch(
     packed = [f"{n!r}: {n}" for n in named] + [f"**{n}" for n in extra]
     call = [instance, *positional] + [f"{n}={n}" for n in named] + [f"**{n}" for n in extra]
     coroutine = inspect.iscoroutinefunction(func)
+    asked = [instance, *positional[:count]]
+    namespace: dict[str, Any] = {}
+    if isinstance(gate, InlineGate):
+        namespace.update(gate.names)
+        block = gate.source.format(*asked)
+    else:
+        block = f"_dx_go = _dx_gate({', '.join(asked)})"
     source = _TEMPLATE.format(
+        block="\n".join(f"            {line}" for line in block.splitlines()),
         kind="async def" if coroutine else "def",
         params=", ".join(signature),
-        gate_args=", ".join([instance, *positional[:count]]),
         wait="await " if coroutine else "",
         self=instance,
         args="".join(f"{n}, " for n in positional),
         kwargs=", ".join(packed),
         call=", ".join(call),
     )
-    namespace: dict[str, Any] = {}
     exec(compile(source, f"<dexcost gated patch of {func.__qualname__}>", "exec"), namespace)
     patched, set_wrapper = namespace["_dx_factory"](func, types.MethodType, on, gate)
     set_wrapper(wrapper)

@@ -34,18 +34,19 @@ from typing import Any
 
 import wrapt
 
-from ._gated import Gate, gated_patch
+from ._gated import Gate, InlineGate, gated_patch
 
-__all__ = ["GateSpec", "Patch", "WrapperFn", "installed", "unwrap", "wrap"]
+__all__ = ["GateSpec", "InlineGate", "Patch", "WrapperFn", "installed", "unwrap", "wrap"]
 
 _log = logging.getLogger("dexcost.instrument")
 
 #: A wrapt wrapper: ``fn(wrapped, instance, args, kwargs)``.
 WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
-#: ``(check, n, wrapper)``: a gate, how many of the method's first parameters it takes,
-#: and the wrapper to call when it lets a call through (which may then skip what the
-#: gate checked; the plain wrapper is called where the gate does not apply).
-GateSpec = tuple[Gate, int, WrapperFn]
+#: ``(check, n, wrapper)``: a gate (a function, or source compiled into the patched
+#: method), how many of the method's first parameters it takes, and the wrapper to call
+#: when it lets a call through (which may then skip what the gate checked; the plain
+#: wrapper is called where the gate does not apply).
+GateSpec = tuple[Gate | InlineGate, int, WrapperFn]
 
 _lock = threading.RLock()
 _installed: dict[tuple[int, str], Patch] = {}
@@ -243,8 +244,8 @@ def wrap(
 
     ``gate``, ``(check, n, gated_wrapper)``: for a method with plain parameters, patch
     it with its exact signature and call ``gated_wrapper`` only when ``check(self, <its
-    first n parameters>)`` is true (see ``_gated``). Where that does not apply,
-    ``wrapper`` runs on every call and decides for itself.
+    first n parameters>)`` is true, or an inline gate's source says so (see ``_gated``).
+    Where that does not apply, ``wrapper`` runs on every call and decides for itself.
 
     Idempotent: patching a target that already carries this owner's wrapper returns
     that patch (re-activated if it had been switched off, with its first gate).

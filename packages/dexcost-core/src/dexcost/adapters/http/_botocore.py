@@ -14,7 +14,7 @@ from typing import Any
 from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._body import decode
-from ._capture import Call, authority, gate, sync_wrapper, url_host
+from ._capture import URL_HOST, Call, authority, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
 
@@ -48,4 +48,4 @@ def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
     gated = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
-    return [("botocore.httpsession", "URLLib3Session.send", wrapper, gate(url_host, gated))]
+    return [("botocore.httpsession", "URLLib3Session.send", wrapper, gate(URL_HOST, gated))]

@@ -28,6 +28,7 @@ from dexcost.catalog import (
 from dexcost.catalog import _resolve as _catalog_state
 from dexcost.catalog._domain_rates import default_registry
 from dexcost.catalog._match import normalize_host, split_url, url_path
+from dexcost.instrument._gated import InlineGate
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYER",
+    "URL_HOST",
     "Call",
     "Finish",
     "Host",
@@ -44,7 +46,6 @@ __all__ = [
     "gate",
     "set_tracker",
     "sync_wrapper",
-    "url_host",
 ]
 
 #: The billing layer name HTTP capture claims in :mod:`dexcost._scope`.
@@ -157,9 +158,8 @@ class Call:
         return f"<http.Call {self.library} {self.method} {target.host}{target.path}>"
 
 
-def url_host(instance: Any, request: Any) -> str:
-    """A gate's host reader for a send method whose request has its URL as a str."""
-    return authority(request.url)
+#: A gate's host expression for a send method whose request has its URL as a str.
+URL_HOST = "_dx_authority({1}.url)"
 
 
 def authority(url: str) -> str:
@@ -302,33 +302,53 @@ def _start(
         return None
 
 
-def gate(host_of: Callable[..., str], wrapper: WrapperFn, count: int = 1) -> GateSpec:
-    """A gate for a library's send method (see ``dexcost.instrument._gated``):
-    ``host_of(instance, <the method's first count parameters>)`` names the host, and
-    ``wrapper`` (built with ``gated=True``) runs for the calls it lets through.
+#: The gate's source (see ``dexcost.instrument._gated.InlineGate``); ``HOST`` stands for
+#: the library's host expression.
+_GATE = """\
+if _dx_owner() is not None:
+    _dx_go = False
+else:
+    try:
+        _dx_p = _dx_prices[0]
+        if _dx_p.catalog is not _dx_catalogs._default_catalog:
+            _dx_go = True  # the wrapper renews the cache first
+        elif _dx_p.rates is not _dx_rates._index:
+            _dx_go = True
+        else:
+            _dx_host = HOST
+            _dx_go = _dx_p.hosts.get(_dx_host)
+            if _dx_go is None:
+                _dx_go = _dx_p.may_price(_dx_host)
+    except Exception as _dx_error:
+        _dx_report("http.gate", _dx_error)
+        _dx_go = True
+"""
+
+
+def gate(host: str, wrapper: WrapperFn, count: int = 1, **names: Any) -> GateSpec:
+    """A gate for a library's send method (see ``dexcost.instrument._gated``): ``host``
+    is an expression naming the host from the instance ``{0}`` and the method's first
+    ``count`` parameters ``{1}``...; it may call :func:`authority` as ``_dx_authority``,
+    and the functions in ``names`` (named ``_dx_...``). ``wrapper`` (built with
+    ``gated=True``) runs for the calls it lets through.
 
     It lets through every call that may be recorded: none that an outer billing layer
     owns, none to a host nobody prices (learnt here, once per host). An error is
     reported and lets the call through.
     """
-
-    def check(instance: Any, *params: Any) -> bool:
-        try:
-            if _owner() is not None:
-                return False
-            prices = _prices[0]
-            if prices.catalog is not _catalog_state._default_catalog:
-                return True  # the wrapper renews the cache first
-            if prices.rates is not default_registry._index:
-                return True
-            name = host_of(instance, *params)
-            known = prices.hosts.get(name)
-            return prices.may_price(name) if known is None else known
-        except Exception as exc:
-            _report("http.gate", exc)
-            return True
-
-    return check, count, wrapper
+    spec = InlineGate(
+        _GATE.replace("HOST", host),
+        {
+            "_dx_owner": _owner,
+            "_dx_prices": _prices,
+            "_dx_catalogs": _catalog_state,
+            "_dx_rates": default_registry,
+            "_dx_report": _report,
+            "_dx_authority": authority,
+            **names,
+        },
+    )
+    return spec, count, wrapper
 
 
 #: What :func:`_host_to_check` returns for a host the cache knows nobody prices.

@@ -23,12 +23,12 @@ LIBRARY = "httpx"
 
 
 def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    return _gate_host(instance, args[0] if args else kwargs["request"])
-
-
-def _gate_host(client: Any, request: Any) -> str:
-    host: str = request.url.host
+    host: str = (args[0] if args else kwargs["request"]).url.host
     return host
+
+
+#: The gate's host expression (see ``_capture.gate``): ``send(self, request, ...)``.
+_GATE_HOST = "{1}.url.host"
 
 
 def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -121,8 +121,8 @@ def build_targets(
     coroutine = async_wrapper(library, _host, _target, async_finish)
     coroutine_gated = async_wrapper(library, _host, _target, async_finish, gated=True)
     return [
-        (module_name, "Client.send", sync, gate(_gate_host, sync_gated)),
-        (module_name, "AsyncClient.send", coroutine, gate(_gate_host, coroutine_gated)),
+        (module_name, "Client.send", sync, gate(_GATE_HOST, sync_gated)),
+        (module_name, "AsyncClient.send", coroutine, gate(_GATE_HOST, coroutine_gated)),
     ]
 
 

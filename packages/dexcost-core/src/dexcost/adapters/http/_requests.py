@@ -16,7 +16,7 @@ from dexcost.instrument._patch import GateSpec, WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
-from ._capture import Call, authority, gate, sync_wrapper, url_host
+from ._capture import URL_HOST, Call, authority, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "RawTee", "targets"]
 
@@ -116,4 +116,4 @@ def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
     gated = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
-    return [("requests.sessions", "Session.send", wrapper, gate(url_host, gated))]
+    return [("requests.sessions", "Session.send", wrapper, gate(URL_HOST, gated))]

@@ -30,14 +30,15 @@ def _url(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
 
 def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    return _gate_host(instance, None, args[1] if len(args) > 1 else kwargs["url"])
-
-
-def _gate_host(pool: Any, method: Any, url: str) -> str:
+    url: str = args[1] if len(args) > 1 else kwargs["url"]
     if url.startswith(("http://", "https://")):  # absolute when sent through a proxy
         return authority(url)
-    host: str = pool.host
+    host: str = instance.host
     return host
+
+
+#: The gate's host expression (see ``_capture.gate``): ``urlopen(self, method, url, ...)``.
+_GATE_HOST = '_dx_authority({2}) if {2}.startswith(("http://", "https://")) else {0}.host'
 
 
 def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -70,5 +71,6 @@ def _finish(
 def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = sync_wrapper(LIBRARY, _host, _target, _finish)
-    gated = gate(_gate_host, sync_wrapper(LIBRARY, _host, _target, _finish, gated=True), 2)
+    gated_wrapper = sync_wrapper(LIBRARY, _host, _target, _finish, gated=True)
+    gated = gate(_GATE_HOST, gated_wrapper, 2)
     return [("urllib3.connectionpool", "HTTPConnectionPool.urlopen", wrapper, gated)]
