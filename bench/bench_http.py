@@ -227,15 +227,26 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str],
     h, q, both = ["httpx"], ["requests"], ["requests", "urllib3"]
     local, loop = "(in-process)", "(loopback)"
     paid, free = f"http://serpapi.com:{port}/s", f"http://cdn.example.org:{port}/s"
+
+    def x_streamed() -> None:  # the body read through the tee on the response's stream
+        with x.stream("POST", "http://api.exa.ai/search") as response:
+            response.read()
+
+    def r_streamed() -> None:  # the body read through the tee on response.raw
+        with r.post("http://api.exa.ai/search", stream=True) as response:
+            response.content  # noqa: B018
+
     return [
         (f"httpx, not in catalog {local}", lambda: x.get("http://cdn.example.org/a"), h, False),
         (f"httpx, per-request {local}", lambda: x.get("http://serpapi.com/search.json"), h, False),
         (f"httpx, from body {local}", lambda: x.post("http://api.exa.ai/search"), h, False),
+        (f"httpx, from body, streamed {local}", x_streamed, h, False),
         (f"httpx, 1 MiB body {local}", lambda: x.post(_LARGE), h, True),
         (f"httpx, 1 MiB back to back {local}", lambda: x.post(_LARGE), h, False),
         (f"requests, not in catalog {local}", lambda: r.get("http://cdn.example.org/a"), q, False),
         (f"requests, per-request {local}", lambda: r.get("http://serpapi.com/search"), q, False),
         (f"requests, from body {local}", lambda: r.post("http://api.exa.ai/search"), q, False),
+        (f"requests, from body, streamed {local}", r_streamed, q, False),
         (f"requests, per-request {loop}", lambda: real.get(paid), both, False),
         (f"requests, not in catalog {loop}", lambda: real.get(free), both, False),
         (f"httpx, per-request {loop}", lambda: over.get(paid), h, False),
