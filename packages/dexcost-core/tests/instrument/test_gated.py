@@ -27,8 +27,8 @@ def target() -> Iterator[types.ModuleType]:
             """Echo what arrived."""
             return ("sent", url, body, flag, extra)
 
-        async def asend(self, url: str, *, flag: bool = False) -> Any:
-            return ("asent", url, flag)
+        async def asend(self, url: str, *, flag: bool = False, **extra: Any) -> Any:
+            return ("asent", url, flag, extra)
 
         def spread(self, *args: Any) -> Any:
             return args
@@ -164,11 +164,19 @@ def test_a_coroutine_method_stays_one(target: Any) -> None:
     _patch.wrap("test", MODULE, "Client.asend", Recorder(), (Gate("u"), 1, awaited))
     assert inspect.iscoroutinefunction(target.Client.asend)
 
-    async def main() -> tuple[Any, Any]:
+    async def main() -> tuple[Any, Any, Any]:
         client = target.Client()
-        return await client.asend("u", flag=True), await client.asend("v")
+        return (
+            await client.asend("u", flag=True),
+            await client.asend("v"),
+            await client.asend("w", x=1),
+        )
 
-    assert asyncio.run(main()) == (("wrapped", ("asent", "u", True)), ("asent", "v", False))
+    assert asyncio.run(main()) == (
+        ("wrapped", ("asent", "u", True, {})),
+        ("asent", "v", False, {}),
+        ("asent", "w", False, {"x": 1}),
+    )
     assert wrapper.calls == [(("u",), {"flag": True})]
 
 

@@ -13,7 +13,8 @@ calls ``gate(self, <first positional parameters>)``; only when the gate says the
 may be recorded are the arguments packed for the wrapper, positionals as ``args`` and
 keyword-only ones (and ``**kwargs``) as ``kwargs``. Defaults are the original's own
 objects (``__defaults__``, ``__kwdefaults__``), so an argument left out is the same
-object either way.
+object either way. A ``**kwargs`` is passed on only when it holds something: without
+it the call to the original is a plain vectorcall, not a tuple and a dict built anew.
 
 The gate can also be compiled into the patched method (:class:`InlineGate`): its
 statements then run in the method's own frame, reading the parameters directly, which
@@ -58,7 +59,7 @@ def _dx_factory(_dx_func, _dx_bind, _dx_on, _dx_gate):
 {block}
             if _dx_go:
                 return {wait}_dx_wrapper(_dx_bind(_dx_func, {self}), {self}, ({args}), {{{kwargs}}})
-        return {wait}_dx_func({call})
+{direct}
 
     def _dx_set(new):
         nonlocal _dx_wrapper
@@ -109,8 +110,15 @@ def gated_patch(
         signature += ["*", *named]
     signature += [f"**{name}" for name in extra]
     packed = [f"{n!r}: {n}" for n in named] + [f"**{n}" for n in extra]
-    call = [instance, *positional] + [f"{n}={n}" for n in named] + [f"**{n}" for n in extra]
     coroutine = inspect.iscoroutinefunction(func)
+    wait = "await " if coroutine else ""
+    call = ", ".join([instance, *positional] + [f"{n}={n}" for n in named])
+    direct = f"        return {wait}_dx_func({call})"
+    if extra:  # passed on only when not empty: without it the call is a plain vectorcall
+        more = extra[0]
+        direct = (
+            f"        if {more}:\n            return {wait}_dx_func({call}, **{more})\n{direct}"
+        )
     asked = [instance, *positional[:count]]
     namespace: dict[str, Any] = {}
     if isinstance(gate, InlineGate):
@@ -122,11 +130,11 @@ def gated_patch(
         block="\n".join(f"            {line}" for line in block.splitlines()),
         kind="async def" if coroutine else "def",
         params=", ".join(signature),
-        wait="await " if coroutine else "",
+        wait=wait,
         self=instance,
         args="".join(f"{n}, " for n in positional),
         kwargs=", ".join(packed),
-        call=", ".join(call),
+        direct=direct,
     )
     exec(compile(source, f"<dexcost gated patch of {func.__qualname__}>", "exec"), namespace)
     patched, set_wrapper = namespace["_dx_factory"](func, types.MethodType, on, gate)
