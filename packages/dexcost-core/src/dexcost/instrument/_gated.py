@@ -43,8 +43,9 @@ Gate = Callable[..., bool]
 class InlineGate(NamedTuple):
     """A gate compiled into the patched method, saving the call of a gate function:
     ``source``, statements that set ``_dx_go``, naming the instance ``{0}`` and the
-    method's first parameters ``{1}``, ``{2}``...; ``names``, the globals it reads (each
-    named ``_dx_...``). It must not raise."""
+    method's first parameters ``{1}``, ``{2}``... (``str.format`` fields: a literal
+    brace is written twice); ``names``, the globals it reads (each named ``_dx_...``).
+    It must not raise."""
 
     source: str
     names: Mapping[str, Any]
