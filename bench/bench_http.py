@@ -8,10 +8,11 @@ time the calling thread spends with capture on minus the same request with it of
   ``requests.Response`` at once, so nothing but dexcost's work is timed;
 * the same request through real clients on in-process transports (httpx.MockTransport, a
   requests adapter with canned answers);
-* requests over urllib3 (both patched), and httpx (one patched method), to a local HTTP
-  server in another process, over a real socket; beside each the same methods patched
-  the same way with a gate that always says no, so that every call goes straight
-  through, which is those rows' floor (any patch's cost there) and shows their noise.
+* requests over urllib3 (both patched), httpx (its two send methods) and aiohttp, to a
+  local HTTP server in another process, over a real socket; beside each the same
+  methods patched the same way with a gate that always says no, so that every call goes
+  straight through, which is those rows' floor (any patch's cost there) and shows their
+  noise.
 
 Requests are paired: one with the patches in place, one with the patched attributes put
 back to what they were (as ``untrack_http()`` leaves them), in alternating order, and the
@@ -24,6 +25,8 @@ figure includes one ``record_cost`` (shown first), whose cost is the core's, not
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import io
 import json
 import socket
@@ -37,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import requests
 from _timing import median_us, table
@@ -216,6 +220,36 @@ def _layer_row(index: int) -> tuple[str, str, str]:
     return f"capture layer, {label}", f"{added:+.2f} µs", note
 
 
+_LOOP = "(loopback)"
+
+
+class _AiohttpGet:
+    """``session.get(url)`` read to its end, on an event loop and a session of its own
+    (opened at the first call, which the warm-up makes)."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.session: aiohttp.ClientSession | None = None
+
+    async def _get(self, url: str) -> None:
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        async with self.session.get(url) as response:
+            await response.read()
+
+    def __call__(self, url: str) -> None:
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+            atexit.register(self.close)
+        self.loop.run_until_complete(self._get(url))
+
+    def close(self) -> None:
+        if self.loop is not None:
+            if self.session is not None:
+                self.loop.run_until_complete(self.session.close())
+            self.loop.close()
+
+
 def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str], bool]]:
     """Each client row: its label, one request, the libraries captured, and whether the
     records are settled between pairs (see :func:`_between`)."""
@@ -224,8 +258,9 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str],
     r.mount("http://", CannedAdapter())
     real = requests.Session()  # over a socket to the server in another process
     over = httpx.Client()  # the same, one patched method (no urllib3 below it)
+    aio = _AiohttpGet()
     h, q, both = ["httpx"], ["requests"], ["requests", "urllib3"]
-    local, loop = "(in-process)", "(loopback)"
+    local, loop = "(in-process)", _LOOP
     paid, free = f"http://serpapi.com:{port}/s", f"http://cdn.example.org:{port}/s"
 
     def x_streamed() -> None:  # the body read through the tee on the response's stream
@@ -251,6 +286,8 @@ def _client_cases(port: int) -> list[tuple[str, Callable[[], object], list[str],
         (f"requests, not in catalog {loop}", lambda: real.get(free), both, False),
         (f"httpx, per-request {loop}", lambda: over.get(paid), h, False),
         (f"httpx, not in catalog {loop}", lambda: over.get(free), h, False),
+        (f"aiohttp, per-request {loop}", lambda: aio(paid), ["aiohttp"], False),
+        (f"aiohttp, not in catalog {loop}", lambda: aio(free), ["aiohttp"], False),
     ]  # fmt: skip
 
 
@@ -281,6 +318,7 @@ _FLOORS = {
         ("urllib3.connectionpool", "HTTPConnectionPool.urlopen"),
     ],
     "httpx": [("httpx", "Client.send"), ("httpx", "AsyncClient.send")],
+    "aiohttp": [("aiohttp.client", "ClientSession._request")],
 }
 
 
@@ -290,12 +328,17 @@ def _floor_row(library: str, port: int) -> tuple[str, str, str]:
     each call goes straight through: what any patch costs there, and the noise of those
     rows."""
     _to_the_local_server()
-    client: Any = requests.Session() if library == "requests" else httpx.Client()
+    clients: dict[str, Callable[[str], object]] = {
+        "requests": requests.Session().get,
+        "httpx": httpx.Client().get,
+        "aiohttp": _AiohttpGet(),
+    }
+    get = clients[library]
     never = (_NEVER, 1, _through)
     patches = [_patch.wrap("bench", m, path, _through, never) for m, path in _FLOORS[library]]
     placed = [p for p in patches if p is not None]
     try:
-        base, added = _paired(lambda: client.get(f"http://cdn.example.org:{port}/s"), placed)
+        base, added = _paired(lambda: get(f"http://cdn.example.org:{port}/s"), placed)
     finally:
         for patch in placed:
             _patch.unwrap(patch)
@@ -378,8 +421,13 @@ def main() -> None:
     assert server.stdout is not None
     port = server.stdout.readline().strip()
     names = ["record", *(f"layer:{i}" for i in range(len(_LAYER_CASES))), "parse"]
-    clients = [f"client:{i}" for i in range(len(_client_cases(0)))]
-    names += [*clients[:-2], "floor:requests", *clients[-2:], "floor:httpx"]
+    cases = _client_cases(0)
+    for i, (label, _, libraries, _) in enumerate(cases):  # each loopback client, its floor
+        names.append(f"client:{i}")
+        library = libraries[0]
+        later = [c for c in cases[i + 1 :] if c[2][0] == library and c[0].endswith(_LOOP)]
+        if label.endswith(_LOOP) and not later:
+            names.append(f"floor:{library}")
     rows = []
     try:
         for name in names:

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
+import yarl
 
 import dexcost
 
@@ -82,6 +84,23 @@ async def test_base_url_and_unknown_host(server: Any, tracker: Any, events: Any)
             session.get(server.url("cdn.example.org", "/search.json")) as response,
         ):
             await response.read()
+    assert [(e["service_name"], e["details"]["path"]) for e in events()] == [
+        ("serpapi", "/search.json")
+    ]
+
+
+async def test_a_yarl_url_and_options_reach_the_call_unchanged(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/search.json", {"organic_results": []})
+    url = yarl.URL(server.url("serpapi.com", "/search.json"))
+    async with dexcost.task("t"), aiohttp.ClientSession() as session:
+        async with session.get(url, params={"q": "x"}, allow_redirects=False) as response:
+            assert response.url.query["q"] == "x"
+            assert await response.json() == {"organic_results": []}
+        for target in (url, str(url)):  # an unknown keyword is refused by aiohttp itself
+            with pytest.raises(TypeError, match="no_such_option"):
+                await session.get(target, no_such_option=1)
     assert [(e["service_name"], e["details"]["path"]) for e in events()] == [
         ("serpapi", "/search.json")
     ]

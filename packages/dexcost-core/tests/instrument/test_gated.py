@@ -30,6 +30,11 @@ def target() -> Iterator[types.ModuleType]:
         async def asend(self, url: str, *, flag: bool = False, **extra: Any) -> Any:
             return ("asent", url, flag, extra)
 
+        def many(  # more keyword-only parameters than a gated patch lists
+            self, url: str, *, k0=0, k1=1, k2=2, k3=3, k4=4, k5=5, k6=6, k7=7, k8=DEFAULT
+        ) -> Any:
+            return ("many", url, k0, k3, k8)
+
         def spread(self, *args: Any) -> Any:
             return args
 
@@ -137,6 +142,21 @@ def test_a_parameter_named_like_the_patch_s_own_is_patched_plainly(target: Any) 
     assert not patch.gated
     assert target.Client().send(1) == ("wrapped", 1)
     assert (len(plain.calls), wrapper.calls) == (1, [])
+
+
+def test_many_keyword_only_parameters_pass_as_they_came(target: Any) -> None:
+    original = target.Client.many
+    plain, wrapper = Recorder(), Recorder()
+    _patch.wrap("test", MODULE, "Client.many", plain, (Gate("u"), 1, wrapper))
+    patched = vars(target.Client)["many"]
+    assert inspect.signature(patched) == inspect.signature(original)  # via __wrapped__
+    client = target.Client()
+    assert client.many("v") == ("many", "v", 0, 3, DEFAULT)  # the original's defaults
+    assert client.many(url="v", k3=30) == ("many", "v", 0, 30, DEFAULT)
+    assert client.many("u", k0=10)[1] == ("many", "u", 10, 3, DEFAULT)
+    assert wrapper.calls == [(("u",), {"k0": 10})]  # what was passed, not every default
+    with pytest.raises(TypeError, match="unexpected keyword argument 'k9'"):
+        client.many("v", k9=9)
 
 
 def test_a_switched_off_or_replaced_gated_patch(target: Any) -> None:

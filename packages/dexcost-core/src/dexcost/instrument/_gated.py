@@ -15,6 +15,10 @@ keyword-only ones (and ``**kwargs``) as ``kwargs``. Defaults are the original's 
 objects (``__defaults__``, ``__kwdefaults__``), so an argument left out is the same
 object either way. A ``**kwargs`` is passed on only when it holds something: without
 it the call to the original is a plain vectorcall, not a tuple and a dict built anew.
+A method with many keyword-only parameters (more than :data:`_NAMED_LIMIT`) has them
+collected into a ``**kwargs`` of the patch's own instead: they can only be passed by
+name, so the original receives the same call, and the wrapper sees what was passed,
+not every default. Its signature is then the original's through ``__wrapped__`` only.
 
 The gate can also be compiled into the patched method (:class:`InlineGate`): its
 statements then run in the method's own frame, reading the parameters directly, which
@@ -50,6 +54,11 @@ class InlineGate(NamedTuple):
     source: str
     names: Mapping[str, Any]
 
+
+#: Past this many keyword-only parameters (aiohttp's ``_request`` has over thirty), a
+#: method without ``**kwargs`` has them collected as they came: listing them would pass
+#: every default explicitly, on every call.
+_NAMED_LIMIT = 8
 
 _TEMPLATE = """
 def _dx_factory(_dx_func, _dx_bind, _dx_on, _dx_gate):
@@ -106,6 +115,8 @@ def gated_patch(
     extra = [p.name for p in rest if p.kind is P.VAR_KEYWORD]
     if count > len(positional):
         return None
+    if len(named) > _NAMED_LIMIT and not extra:
+        named, extra = [], ["_dx_named"]
     signature = [instance, *positional]
     if named:
         signature += ["*", *named]
@@ -141,7 +152,8 @@ def gated_patch(
     patched, set_wrapper = namespace["_dx_factory"](func, types.MethodType, on, gate)
     set_wrapper(wrapper)
     patched.__defaults__ = func.__defaults__
-    patched.__kwdefaults__ = func.__kwdefaults__
+    if named:
+        patched.__kwdefaults__ = func.__kwdefaults__
     # Python 3.10 names the code object, not the function, in a TypeError for a wrong call.
     names: dict[str, Any] = {"co_name": func.__name__}
     if hasattr(patched.__code__, "co_qualname"):

@@ -16,7 +16,7 @@ from dexcost.instrument._patch import GateSpec, WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
-from ._capture import Call, async_wrapper, authority
+from ._capture import Call, async_wrapper, authority, gate
 
 if TYPE_CHECKING:
     from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator
@@ -117,10 +117,22 @@ def _url(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
 
 def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    target = args[1] if len(args) > 1 else kwargs["str_or_url"]
+    return _session_host(instance, args[1] if len(args) > 1 else kwargs["str_or_url"])
+
+
+def _session_host(session: Any, target: Any) -> str:
+    """The host of ``str_or_url``: a str or a ``yarl.URL``, maybe relative to ``base_url``."""
     if isinstance(target, str) and target.startswith(("http://", "https://")):
         return authority(target)
-    return authority(_url(instance, args, kwargs))
+    return authority(_url(session, (None, target), {}))
+
+
+#: The gate's host expression (see ``_capture.gate``): ``_request(self, method,
+#: str_or_url, ...)``, an absolute str URL read in place.
+_GATE_HOST = (
+    '_dx_authority({2}) if {2}.__class__ is str and {2}.startswith(("http://", "https://"))'
+    " else _dx_session_host({0}, {2})"
+)
 
 
 def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -146,8 +158,8 @@ def _finish(
 
 
 def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
-    """The methods to patch: ``(module, attribute path, wrapper, gate)``. Not gated:
-    ``_request`` has dozens of keyword-only parameters, which the wrapper would then
-    see passed, defaults and all."""
+    """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = async_wrapper(LIBRARY, _host, _target, _finish)
-    return [("aiohttp.client", "ClientSession._request", wrapper, None)]
+    gated = async_wrapper(LIBRARY, _host, _target, _finish, gated=True)
+    spec = gate(_GATE_HOST, gated, 2, _dx_session_host=_session_host)
+    return [("aiohttp.client", "ClientSession._request", wrapper, spec)]
