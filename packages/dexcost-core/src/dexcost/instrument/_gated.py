@@ -18,7 +18,8 @@ it the call to the original is a plain vectorcall, not a tuple and a dict built 
 A method with many keyword-only parameters (more than :data:`_NAMED_LIMIT`) has them
 collected into a ``**kwargs`` of the patch's own instead: they can only be passed by
 name, so the original receives the same call, and the wrapper sees what was passed,
-not every default. Its signature is then the original's through ``__wrapped__`` only.
+not every default. Its signature is then the original's through ``__wrapped__`` only,
+and for a coroutine method a wrong keyword is refused when the call is awaited.
 
 The gate can also be compiled into the patched method (:class:`InlineGate`): its
 statements then run in the method's own frame, reading the parameters directly, which
