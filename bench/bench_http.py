@@ -328,12 +328,12 @@ def _floor_row(library: str, port: int) -> tuple[str, str, str]:
     each call goes straight through: what any patch costs there, and the noise of those
     rows."""
     _to_the_local_server()
-    clients: dict[str, Callable[[str], object]] = {
-        "requests": requests.Session().get,
-        "httpx": httpx.Client().get,
-        "aiohttp": _AiohttpGet(),
+    clients: dict[str, Callable[[], Callable[[str], object]]] = {
+        "requests": lambda: requests.Session().get,
+        "httpx": lambda: httpx.Client().get,
+        "aiohttp": _AiohttpGet,
     }
-    get = clients[library]
+    get = clients[library]()
     never = (_NEVER, 1, _through)
     patches = [_patch.wrap("bench", m, path, _through, never) for m, path in _FLOORS[library]]
     placed = [p for p in patches if p is not None]

@@ -61,6 +61,12 @@ class Gate:
         return params[0] in self.allowed
 
 
+def spec(gate: Gate, count: int, wrapper: Any) -> _patch.GateSpec:
+    """``gate`` compiled in, asked with the instance and the first ``count`` parameters."""
+    fields = ", ".join(f"{{{i}}}" for i in range(count + 1))
+    return _patch.InlineGate(f"_dx_go = _dx_ask({fields})", {"_dx_ask": gate}), count, wrapper
+
+
 class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -72,7 +78,7 @@ class Recorder:
 
 def test_the_signature_defaults_and_name_are_the_originals(target: Any) -> None:
     original = target.Client.send
-    _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate(), 1, Recorder()))
+    _patch.wrap("test", MODULE, "Client.send", Recorder(), spec(Gate(), 1, Recorder()))
     patched = vars(target.Client)["send"]
     assert patched is not original
     assert inspect.signature(patched, follow_wrapped=False) == inspect.signature(original)
@@ -89,7 +95,7 @@ def test_the_signature_defaults_and_name_are_the_originals(target: Any) -> None:
 
 def test_a_closed_gate_calls_the_original_with_the_arguments_as_given(target: Any) -> None:
     plain, wrapper, gate = Recorder(), Recorder(), Gate()
-    _patch.wrap("test", MODULE, "Client.send", plain, (gate, 1, wrapper))
+    _patch.wrap("test", MODULE, "Client.send", plain, spec(gate, 1, wrapper))
     client = target.Client()
     assert client.send("u") == ("sent", "u", DEFAULT, False, {})
     assert client.send(url="v", flag=True, x=1) == ("sent", "v", DEFAULT, True, {"x": 1})
@@ -100,7 +106,7 @@ def test_a_closed_gate_calls_the_original_with_the_arguments_as_given(target: An
 
 def test_an_open_gate_hands_the_wrapper_positionals_and_keywords(target: Any) -> None:
     plain, wrapper = Recorder(), Recorder()
-    _patch.wrap("test", MODULE, "Client.send", plain, (Gate("u"), 1, wrapper))
+    _patch.wrap("test", MODULE, "Client.send", plain, spec(Gate("u"), 1, wrapper))
     client = target.Client()
     assert client.send("u", flag=True, x=1) == ("wrapped", ("sent", "u", DEFAULT, True, {"x": 1}))
     assert wrapper.calls == [(("u", DEFAULT), {"flag": True, "x": 1})]
@@ -109,7 +115,7 @@ def test_an_open_gate_hands_the_wrapper_positionals_and_keywords(target: Any) ->
 
 def test_the_gate_takes_as_many_parameters_as_asked(target: Any) -> None:
     gate = Gate()
-    _patch.wrap("test", MODULE, "Client.send", Recorder(), (gate, 2, Recorder()))
+    _patch.wrap("test", MODULE, "Client.send", Recorder(), spec(gate, 2, Recorder()))
     target.Client().send("u", body=5)
     assert gate.asked == [("u", 5)]
 
@@ -137,7 +143,7 @@ def test_a_parameter_named_like_the_patch_s_own_is_patched_plainly(target: Any) 
 
     target.Client.send = send
     plain, wrapper = Recorder(), Recorder()
-    patch = _patch.wrap("test", MODULE, "Client.send", plain, (Gate(), 1, wrapper))
+    patch = _patch.wrap("test", MODULE, "Client.send", plain, spec(Gate(), 1, wrapper))
     assert patch is not None
     assert not patch.gated
     assert target.Client().send(1) == ("wrapped", 1)
@@ -147,7 +153,7 @@ def test_a_parameter_named_like_the_patch_s_own_is_patched_plainly(target: Any) 
 def test_many_keyword_only_parameters_pass_as_they_came(target: Any) -> None:
     original = target.Client.many
     plain, wrapper = Recorder(), Recorder()
-    _patch.wrap("test", MODULE, "Client.many", plain, (Gate("u"), 1, wrapper))
+    _patch.wrap("test", MODULE, "Client.many", plain, spec(Gate("u"), 1, wrapper))
     patched = vars(target.Client)["many"]
     assert inspect.signature(patched) == inspect.signature(original)  # via __wrapped__
     client = target.Client()
@@ -161,11 +167,11 @@ def test_many_keyword_only_parameters_pass_as_they_came(target: Any) -> None:
 
 def test_a_switched_off_or_replaced_gated_patch(target: Any) -> None:
     first, second = Recorder(), Recorder()
-    patch = _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate("u"), 1, first))
+    patch = _patch.wrap("test", MODULE, "Client.send", Recorder(), spec(Gate("u"), 1, first))
     assert patch is not None
     patch.active = False
     assert target.Client().send("u") == ("sent", "u", DEFAULT, False, {})
-    again = _patch.wrap("test", MODULE, "Client.send", Recorder(), (Gate("u"), 1, second))
+    again = _patch.wrap("test", MODULE, "Client.send", Recorder(), spec(Gate("u"), 1, second))
     assert again is patch
     assert target.Client().send("u")[0] == "wrapped"
     assert (len(first.calls), len(second.calls)) == (0, 1)
@@ -181,7 +187,7 @@ def test_a_coroutine_method_stays_one(target: Any) -> None:
         wrapper.calls.append((args, kwargs))
         return ("wrapped", await wrapped(*args, **kwargs))
 
-    _patch.wrap("test", MODULE, "Client.asend", Recorder(), (Gate("u"), 1, awaited))
+    _patch.wrap("test", MODULE, "Client.asend", Recorder(), spec(Gate("u"), 1, awaited))
     assert inspect.iscoroutinefunction(target.Client.asend)
 
     async def main() -> tuple[Any, Any, Any]:
@@ -203,6 +209,6 @@ def test_a_coroutine_method_stays_one(target: Any) -> None:
 @pytest.mark.parametrize("name", ["spread", "only"])
 def test_what_cannot_be_gated_is_patched_plainly(target: Any, name: str) -> None:
     plain, wrapper, gate = Recorder(), Recorder(), Gate()
-    _patch.wrap("test", MODULE, f"Client.{name}", plain, (gate, 1, wrapper))
+    _patch.wrap("test", MODULE, f"Client.{name}", plain, spec(gate, 1, wrapper))
     assert getattr(target.Client(), name)("u")[0] == "wrapped"  # the gate is not asked
     assert (len(plain.calls), wrapper.calls, gate.asked) == (1, [], [])

@@ -8,22 +8,20 @@ pushes this code out of the CPU caches. HTTP capture leaves almost every call al
 host nobody prices), so it asks first.
 
 A gated patch is compiled from the original's own parameter list, so each argument
-arrives in a local and goes on to the original as it came, without packing. It first
-calls ``gate(self, <first positional parameters>)``; only when the gate says the call
-may be recorded are the arguments packed for the wrapper, positionals as ``args`` and
-keyword-only ones (and ``**kwargs``) as ``kwargs``. Defaults are the original's own
-objects (``__defaults__``, ``__kwdefaults__``), so an argument left out is the same
-object either way. A ``**kwargs`` is passed on only when it holds something: without
-it the call to the original is a plain vectorcall, not a tuple and a dict built anew.
-A method with many keyword-only parameters (more than :data:`_NAMED_LIMIT`) has them
-collected into a ``**kwargs`` of the patch's own instead: they can only be passed by
-name, so the original receives the same call, and the wrapper sees what was passed,
-not every default. Its signature is then the original's through ``__wrapped__`` only,
-and for a coroutine method a wrong keyword is refused when the call is awaited.
-
-The gate can also be compiled into the patched method (:class:`InlineGate`): its
-statements then run in the method's own frame, reading the parameters directly, which
-saves the call of a gate function and of whatever it would call to read them.
+arrives in a local and goes on to the original as it came, without packing. Its first
+lines are the gate (:class:`InlineGate`), which runs in the method's own frame and reads
+the parameters directly, with no call of a gate function or of whatever it would call
+to read them; only when the gate says the call may be recorded are the arguments
+packed for the wrapper, positionals as ``args`` and keyword-only ones (and
+``**kwargs``) as ``kwargs``. Defaults are the original's own objects
+(``__defaults__``, ``__kwdefaults__``), so an argument left out is the same object
+either way. A ``**kwargs`` is passed on only when it holds something: without it the
+call to the original is a plain vectorcall, not a tuple and a dict built anew. A method
+with many keyword-only parameters (more than :data:`_NAMED_LIMIT`) has them collected
+into a ``**kwargs`` of the patch's own instead: they can only be passed by name, so the
+original receives the same call, and the wrapper sees what was passed, not every
+default. Its signature is then the original's through ``__wrapped__`` only, and for a
+coroutine method a wrong keyword is refused when the call is awaited.
 
 Only methods whose parameters are plain (no ``*args``, no positional-only ones, none
 named ``_dx_...``, the prefix of the patch's own names) are gated; :func:`gated_patch`
@@ -38,19 +36,15 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["Gate", "InlineGate", "gated_patch"]
-
-#: ``gate(instance, *first_params) -> bool``: False when the wrapper surely has nothing
-#: to do (the original is then called directly). It must not raise.
-Gate = Callable[..., bool]
+__all__ = ["InlineGate", "gated_patch"]
 
 
 class InlineGate(NamedTuple):
-    """A gate compiled into the patched method, saving the call of a gate function:
-    ``source``, statements that set ``_dx_go``, naming the instance ``{0}`` and the
-    method's first parameters ``{1}``, ``{2}``... (``str.format`` fields: a literal
-    brace is written twice); ``names``, the globals it reads (each named ``_dx_...``).
-    It must not raise."""
+    """A gate compiled into the patched method: ``source``, statements that set
+    ``_dx_go`` (False when the wrapper surely has nothing to do: the original is then
+    called directly), naming the instance ``{0}`` and the method's first parameters
+    ``{1}``, ``{2}``... (``str.format`` fields: a literal brace is written twice);
+    ``names``, the globals it reads (each named ``_dx_...``). It must not raise."""
 
     source: str
     names: Mapping[str, Any]
@@ -62,7 +56,7 @@ class InlineGate(NamedTuple):
 _NAMED_LIMIT = 8
 
 _TEMPLATE = """
-def _dx_factory(_dx_func, _dx_bind, _dx_on, _dx_gate):
+def _dx_factory(_dx_func, _dx_bind, _dx_on):
     _dx_wrapper = None
 
     {kind} _dx_patched({params}):
@@ -99,13 +93,14 @@ def gated_patch(
     func: types.FunctionType,
     wrapper: Callable[..., Any],
     on: list[bool],
-    gate: Gate | InlineGate,
+    gate: InlineGate,
     count: int,
 ) -> tuple[types.FunctionType, Callable[[Callable[..., Any]], None]] | None:
     """A method with ``func``'s exact signature that calls ``wrapper`` (wrapt's signature)
-    around ``func`` while ``on`` is non-empty and ``gate(self, *first count parameters)``
-    is true, else ``func`` itself; and a setter for its wrapper. None if ``func``'s
-    parameters are not all plain (see the module's docstring)."""
+    around ``func`` while ``on`` is non-empty and ``gate``, reading the instance and the
+    first ``count`` parameters, lets the call through, else ``func`` itself; and a
+    setter for its wrapper. None if ``func``'s parameters are not all plain (see the
+    module's docstring)."""
     parameters = _plain_parameters(func)
     if parameters is None:
         return None
@@ -132,13 +127,8 @@ def gated_patch(
         direct = (
             f"        if {more}:\n            return {wait}_dx_func({call}, **{more})\n{direct}"
         )
-    asked = [instance, *positional[:count]]
-    namespace: dict[str, Any] = {}
-    if isinstance(gate, InlineGate):
-        namespace.update(gate.names)
-        block = gate.source.format(*asked)
-    else:
-        block = f"_dx_go = _dx_gate({', '.join(asked)})"
+    block = gate.source.format(instance, *positional[:count])
+    namespace: dict[str, Any] = dict(gate.names)
     source = _TEMPLATE.format(
         block="\n".join(f"            {line}" for line in block.splitlines()),
         kind="async def" if coroutine else "def",
@@ -150,7 +140,7 @@ def gated_patch(
         direct=direct,
     )
     exec(compile(source, f"<dexcost gated patch of {func.__qualname__}>", "exec"), namespace)
-    patched, set_wrapper = namespace["_dx_factory"](func, types.MethodType, on, gate)
+    patched, set_wrapper = namespace["_dx_factory"](func, types.MethodType, on)
     set_wrapper(wrapper)
     patched.__defaults__ = func.__defaults__
     if named:

@@ -34,7 +34,7 @@ from typing import Any
 
 import wrapt
 
-from ._gated import Gate, InlineGate, gated_patch
+from ._gated import InlineGate, gated_patch
 
 __all__ = ["GateSpec", "InlineGate", "Patch", "WrapperFn", "installed", "unwrap", "wrap"]
 
@@ -42,11 +42,11 @@ _log = logging.getLogger("dexcost.instrument")
 
 #: A wrapt wrapper: ``fn(wrapped, instance, args, kwargs)``.
 WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
-#: ``(check, n, wrapper)``: a gate (a function, or source compiled into the patched
-#: method), how many of the method's first parameters it takes, and the wrapper to call
-#: when it lets a call through (which may then skip what the gate checked; the plain
-#: wrapper is called where the gate does not apply).
-GateSpec = tuple[Gate | InlineGate, int, WrapperFn]
+#: ``(gate, n, wrapper)``: the gate compiled into the patched method, how many of the
+#: method's first parameters it reads, and the wrapper to call when it lets a call
+#: through (which may then skip what the gate checked; the plain wrapper is called where
+#: the gate does not apply).
+GateSpec = tuple[InlineGate, int, WrapperFn]
 
 _lock = threading.RLock()
 _installed: dict[tuple[int, str], Patch] = {}
@@ -242,9 +242,10 @@ def wrap(
 ) -> Patch | None:
     """Install ``wrapper`` around ``module:path`` for ``owner``; None if not present.
 
-    ``gate``, ``(check, n, gated_wrapper)``: for a method with plain parameters, patch
-    it with its exact signature and call ``gated_wrapper`` only when ``check(self, <its
-    first n parameters>)`` is true, or an inline gate's source says so (see ``_gated``).
+    ``gate``, ``(inline_gate, n, gated_wrapper)``: for a method with plain parameters,
+    patch it with its exact signature and call ``gated_wrapper`` only when the gate,
+    reading the instance and its first n parameters, lets the call through (see
+    ``_gated``).
     Where that does not apply, ``wrapper`` runs on every call and decides for itself.
 
     Idempotent: patching a target that already carries this owner's wrapper returns

@@ -108,36 +108,33 @@ class ContentTee(ObjectProxy):
         self._self_watch.finish()
 
 
-def _url(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    target = args[1] if len(args) > 1 else kwargs["str_or_url"]
+def _str_or_url(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kwargs["str_or_url"]
+
+
+def _session_url(session: Any, target: Any) -> str:
+    """``str_or_url`` (a str or a ``yarl.URL``) as an absolute URL, ``base_url`` applied."""
     url = target if isinstance(target, str) else str(target)
     if not url.startswith(("http://", "https://")):  # relative to the session's base_url
-        url = str(instance._build_url(target))
+        url = str(session._build_url(target))
     return url
 
 
 def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    return _session_host(instance, args[1] if len(args) > 1 else kwargs["str_or_url"])
-
-
-def _session_host(session: Any, target: Any) -> str:
-    """The host of ``str_or_url``: a str or a ``yarl.URL``, maybe relative to ``base_url``."""
-    if isinstance(target, str) and target.startswith(("http://", "https://")):
-        return authority(target)
-    return authority(_url(session, (None, target), {}))
+    return authority(_session_url(instance, _str_or_url(args, kwargs)))
 
 
 #: The gate's host expression (see ``_capture.gate``): ``_request(self, method,
 #: str_or_url, ...)``, an absolute str URL read in place.
 _GATE_HOST = (
     '_dx_authority({2}) if {2}.__class__ is str and {2}.startswith(("http://", "https://"))'
-    " else _dx_session_host({0}, {2})"
+    " else _dx_authority(_dx_session_url({0}, {2}))"
 )
 
 
 def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
     method = args[0] if args else kwargs["method"]
-    return _url(instance, args, kwargs), str(method)
+    return _session_url(instance, _str_or_url(args, kwargs)), str(method)
 
 
 def _finish(
@@ -161,5 +158,5 @@ def targets() -> list[tuple[str, str, WrapperFn, GateSpec | None]]:
     """The methods to patch: ``(module, attribute path, wrapper, gate)``."""
     wrapper = async_wrapper(LIBRARY, _host, _target, _finish)
     gated = async_wrapper(LIBRARY, _host, _target, _finish, gated=True)
-    spec = gate(_GATE_HOST, gated, 2, _dx_session_host=_session_host)
+    spec = gate(_GATE_HOST, gated, 2, _dx_session_url=_session_url)
     return [("aiohttp.client", "ClientSession._request", wrapper, spec)]

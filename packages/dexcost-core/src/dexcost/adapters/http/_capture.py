@@ -309,10 +309,10 @@ def _start(
 _GATE = """\
 try:
     _dx_p = _dx_prices[0]
-    if _dx_p.catalog is not _dx_catalogs._default_catalog:
+    if _dx_p.catalog is not _dx_catalogs._default_catalog or (
+        _dx_p.rates is not _dx_rates._index
+    ):
         _dx_go = _dx_owner() is None  # the wrapper renews the cache first
-    elif _dx_p.rates is not _dx_rates._index:
-        _dx_go = _dx_owner() is None
     else:
         _dx_host = HOST
         _dx_go = _dx_p.hosts.get(_dx_host)
