@@ -11,21 +11,25 @@ import pytest
 
 from dexcost import _guard
 from dexcost._scope import billing_scope
-from dexcost.adapters.http import _capture
-from dexcost.catalog import get_default_catalog
-from dexcost.catalog._domain_rates import default_registry
+from dexcost.adapters.http import _capture, _known
+from dexcost.catalog import (
+    ServiceCatalog,
+    get_default_catalog,
+    register_domain_rate,
+    set_default_catalog,
+    unregister_domain_rate,
+)
 from dexcost.instrument import _patch
 
 MODULE = "dexcost_test_http_gate"
 
 
 @pytest.fixture
-def prices() -> Iterator[_capture._Prices]:
-    saved = _capture._prices[0]
-    current = _capture._Prices(get_default_catalog(), default_registry._index)
-    _capture._prices[0] = current
-    yield current
-    _capture._prices[0] = saved
+def hosts() -> Iterator[dict[str, bool]]:
+    """What capture has learnt about hosts, from nothing."""
+    _known.forget()
+    yield _known.hosts
+    _known.forget()
 
 
 def _host_of(url: str) -> str:
@@ -61,26 +65,26 @@ def let_through() -> Iterator[list[str]]:
 
 
 def test_a_host_nobody_prices_is_let_alone_and_remembered(
-    prices: _capture._Prices, let_through: list[str]
+    hosts: dict[str, bool], let_through: list[str]
 ) -> None:
     client = Client()
     assert client.send("http://cdn.example.org/a") == "sent http://cdn.example.org/a"
     assert let_through == []
-    assert prices.hosts == {"cdn.example.org": False}
+    assert hosts == {"cdn.example.org": False}
     assert client.send("http://serpapi.com/search") == "sent http://serpapi.com/search"
     assert let_through == ["http://serpapi.com/search"]
-    assert prices.hosts["serpapi.com"] is True
+    assert hosts["serpapi.com"] is True
 
 
 def test_the_host_expression_reads_the_parameters_however_passed(
-    prices: _capture._Prices, let_through: list[str]
+    hosts: dict[str, bool], let_through: list[str]
 ) -> None:
     Client().send(url="http://serpapi.com/a", body=b"x")
     assert let_through == ["http://serpapi.com/a"]
 
 
 def test_a_call_an_outer_layer_owns_is_let_alone(
-    prices: _capture._Prices, let_through: list[str]
+    hosts: dict[str, bool], let_through: list[str]
 ) -> None:
     with billing_scope("openai") as owns:
         assert owns
@@ -88,20 +92,77 @@ def test_a_call_an_outer_layer_owns_is_let_alone(
     assert let_through == []
 
 
-def test_a_cache_from_another_catalog_or_rates_lets_the_call_through(
-    prices: _capture._Prices, let_through: list[str]
+def test_a_new_rate_reaches_a_host_learnt_as_unpriced(
+    hosts: dict[str, bool], let_through: list[str]
 ) -> None:
     Client().send("http://cdn.example.org/a")
     assert let_through == []
-    stale = _capture._Prices(get_default_catalog(), object())  # rates since replaced
-    stale.hosts["cdn.example.org"] = False
-    _capture._prices[0] = stale
+    register_domain_rate("cdn.example.org", "0.01")
+    try:
+        assert hosts == {}  # forgotten the moment the rates changed
+        Client().send("http://cdn.example.org/a")
+        assert let_through == ["http://cdn.example.org/a"]
+    finally:
+        unregister_domain_rate("cdn.example.org")
+    assert hosts == {}
     Client().send("http://cdn.example.org/a")
-    assert let_through == ["http://cdn.example.org/a"]  # the wrapper renews the cache
+    assert let_through == ["http://cdn.example.org/a"]  # unpriced again
+
+
+def test_a_new_catalog_reaches_a_host_learnt_as_unpriced(
+    hosts: dict[str, bool], let_through: list[str]
+) -> None:
+    Client().send("http://api.newvendor.io/run")
+    assert let_through == []
+    document = {
+        "format": 1,
+        "version": "2099.01.01",
+        "updated": "2099-01-01",
+        "services": [
+            {
+                "service": "newvendor",
+                "name": "New Vendor",
+                "category": "search",
+                "hosts": ["api.newvendor.io"],
+                "pricing": {"kind": "per_request", "price": "0.01"},
+                "confidence": "estimated",
+                "source": "https://newvendor.io/pricing",
+                "price_date": "2099-01-01",
+                "notes": "test entry",
+            }
+        ],
+    }
+    set_default_catalog(ServiceCatalog(document))
+    try:
+        Client().send("http://api.newvendor.io/run")
+        assert let_through == ["http://api.newvendor.io/run"]
+    finally:
+        set_default_catalog(None)
+    Client().send("http://api.newvendor.io/run")
+    assert let_through == ["http://api.newvendor.io/run"]  # the bundled catalog again
+
+
+def test_an_answer_learnt_while_the_prices_changed_is_not_kept(
+    hosts: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundled = get_default_catalog()
+
+    def changed_meanwhile() -> ServiceCatalog:
+        _known.forget()  # as set_default_catalog() on another thread would
+        return bundled
+
+    monkeypatch.setattr(_known._catalog_state, "get_default_catalog", changed_meanwhile)
+    assert _known.may_price("cdn.example.org") is False
+    assert hosts == {}
+    assert _known.resolve("http://serpapi.com/search", "GET") is not None
+    assert _known.resolved == {}
+    monkeypatch.undo()
+    assert _known.may_price("cdn.example.org") is False
+    assert hosts == {"cdn.example.org": False}
 
 
 def test_an_error_is_reported_and_lets_the_wrapper_run(
-    prices: _capture._Prices, let_through: list[str]
+    hosts: dict[str, bool], let_through: list[str]
 ) -> None:
     _guard.clear()
     assert Client().send("broken") == "sent broken"

@@ -7,6 +7,7 @@ syntax: ``api.example.com`` or ``*.example.com`` (any subdomain).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -58,6 +59,11 @@ class DomainRateRegistry:
         self._lock = threading.Lock()
         self._rates: dict[str, DomainRate] = {}
         self._index: PatternIndex[DomainRate] = PatternIndex(())
+        self._changed: list[Callable[[], None]] = []
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (no arguments; it must not raise) after every change of the rates."""
+        self._changed.append(callback)
 
     def register(self, host: str, cost_usd: object, per: str = "request") -> DomainRate:
         """Price every call to ``host`` at ``cost_usd`` (a Decimal, str or int; never a float)."""
@@ -87,6 +93,8 @@ class DomainRateRegistry:
     def _rebuild(self) -> None:
         # Readers use whichever index is current; a new one replaces it in one assignment.
         self._index = PatternIndex((parse_pattern(p), None, r) for p, r in self._rates.items())
+        for callback in self._changed:
+            callback()
 
     def rates(self) -> tuple[DomainRate, ...]:
         """Every registered rate."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dexcost.catalog._catalog import ServiceCatalog
@@ -14,6 +15,7 @@ from dexcost.catalog._schema import CatalogEntry
 
 _default_catalog: ServiceCatalog | None = None
 _lock = threading.Lock()
+_catalog_changed: list[Callable[[], None]] = []
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,15 @@ def set_default_catalog(catalog: ServiceCatalog | None) -> None:
     """Replace the catalog :func:`resolve_service` uses (None restores the bundled one)."""
     global _default_catalog
     _default_catalog = catalog
+    for callback in _catalog_changed:
+        callback()
+
+
+def on_pricing_change(callback: Callable[[], None]) -> None:
+    """Call ``callback`` (no arguments; it must not raise) after the default catalog or a
+    default domain rate changes: whatever was worked out from them is out of date."""
+    _catalog_changed.append(callback)
+    default_registry.on_change(callback)
 
 
 def refresh_default_catalog(url: str, *, timeout: float = 2.0) -> ServiceCatalog:

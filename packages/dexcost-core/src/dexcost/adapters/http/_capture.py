@@ -16,19 +16,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dexcost import _api, _guard, _scope
-from dexcost._money import ZERO, to_money
+from dexcost._money import to_money
 from dexcost._tracked_task import is_free
 from dexcost._tracker import CostTracker as _CostTracker
-from dexcost.catalog import (
-    CostExtractionResult,
-    PricedService,
-    get_default_catalog,
-    resolve_service,
-)
-from dexcost.catalog import _resolve as _catalog_state
-from dexcost.catalog._domain_rates import default_registry
-from dexcost.catalog._match import normalize_host, split_url, url_path
+from dexcost.catalog._match import split_url
 from dexcost.instrument._gated import InlineGate
+
+from . import _known
 
 if TYPE_CHECKING:
     from dexcost._tracker import CostTracker
@@ -65,7 +59,10 @@ _owner = _scope._owner.get
 _claim = _scope.claim
 _release = _scope.release
 _report = _guard.report
-_default_catalog = get_default_catalog
+_hosts = _known.hosts
+_resolved = _known.resolved
+_may_price = _known.may_price
+_resolve = _known.resolve
 
 # The tracker passed to track_http(); None means the one dexcost.init() created.
 _explicit: list[CostTracker | None] = [None]
@@ -81,7 +78,9 @@ class Call:
 
     __slots__ = ("_target", "latency_ms", "library", "method", "needs_body", "tracker")
 
-    def __init__(self, tracker: CostTracker, target: _Target, library: str, method: str) -> None:
+    def __init__(
+        self, tracker: CostTracker, target: _known.Target, library: str, method: str
+    ) -> None:
         self.tracker = tracker
         self._target = target
         self.library = library
@@ -171,89 +170,6 @@ def authority(url: str) -> str:
     return found
 
 
-class _Target:
-    """Who prices one URL, the host and path (no query) for the details, what pricing reads."""
-
-    __slots__ = (
-        "amount",
-        "fixed",
-        "free",
-        "from_body",
-        "host",
-        "needs_body",
-        "path",
-        "priced",
-        "version",
-    )
-
-    def __init__(self, url: str, priced: PricedService) -> None:
-        authority, end = split_url(url)
-        self.priced = priced
-        self.host = normalize_host(authority) or authority.rpartition("@")[2]
-        self.path = url_path(url, end)
-        self.needs_body = priced.needs_body
-        #: The result for every response when pricing reads neither body nor headers (a
-        #: flat per-request price, a domain rate): computed once instead of per call.
-        self.fixed: CostExtractionResult | None = None
-        #: The fixed result's amount, checked; whether it is free (then no event).
-        self.amount = ZERO
-        self.free = False
-        entry = priced.entry
-        if entry is None or not (entry.needs_body or entry.header_fields):
-            fixed = self.fixed = priced.extract_cost(None, None)
-            self.amount = to_money(fixed.amount)
-            self.free = is_free(self.amount, fixed.confidence)
-        #: Priced from the body alone: the body is all a later pricing needs to keep.
-        self.from_body = entry is not None and entry.needs_body and not entry.header_fields
-        #: The catalog version the events carry (None for a domain rate).
-        catalog = priced.catalog if entry is not None else None
-        self.version = catalog.version if catalog is not None else None
-
-
-class _Prices:
-    """What one catalog and one set of domain rates say about hosts and URLs, cached.
-
-    Replaced as a whole (never cleared in place) when the catalog or the rates change,
-    so an answer computed from the old ones can never land in the new cache.
-    """
-
-    __slots__ = ("catalog", "hosts", "rates", "resolved")
-    LIMIT = 4096
-
-    def __init__(self, catalog: Any, rates: Any) -> None:
-        self.catalog = catalog
-        self.rates = rates
-        self.hosts: dict[str, bool] = {}
-        self.resolved: dict[tuple[str, str], _Target | None] = {}
-
-    def may_price(self, host: str) -> bool:
-        """Whether any entry or rate names this host (its paths and methods aside)."""
-        known = self.hosts.get(host)
-        if known is None:
-            known = bool(self.catalog._index.candidates(host) or self.rates.candidates(host))
-            if len(self.hosts) >= self.LIMIT:
-                self.hosts = {}
-            self.hosts[host] = known
-        return known
-
-    def resolve(self, url: str, method: str) -> _Target | None:
-        """:func:`resolve_service` for ``url`` (cached without its query string)."""
-        key = (method, url.partition("?")[0].partition("#")[0])
-        try:
-            return self.resolved[key]
-        except KeyError:
-            pass
-        priced = resolve_service(url, method, catalog=self.catalog)
-        target = _Target(key[1], priced) if priced is not None else None
-        if len(self.resolved) >= self.LIMIT:
-            self.resolved = {}
-        self.resolved[key] = target
-        return target
-
-
-_prices: list[_Prices] = [_Prices(None, None)]
-
-
 def _start(
     site: str,
     library: str,
@@ -277,23 +193,16 @@ def _start(
             tracker = _api._tracker  # what _api.get_tracker() returns
             if tracker is None:
                 return None
-        prices = _prices[0]
-        catalog = _catalog_state._default_catalog
-        if catalog is None:
-            catalog = _default_catalog()
-        rates = default_registry._index  # replaced, not mutated, when a rate changes
-        if prices.catalog is not catalog or prices.rates is not rates:
-            prices = _prices[0] = _Prices(catalog, rates)
         if name is not None:  # else a gate let the call through: its host may be priced
             if not name:  # the wrapper could not read it
                 name = host(instance, args, kwargs)
-            known = prices.hosts.get(name)
-            if not (prices.may_price(name) if known is None else known):
+            known = _hosts.get(name)
+            if not (_may_price(name) if known is None else known):
                 return None
         url, method = target(instance, args, kwargs)
-        resolved = prices.resolved.get((method, url))  # a URL seen before, as it was
+        resolved = _resolved.get((method, url))  # a URL seen before, as it was
         if resolved is None:
-            resolved = prices.resolve(url, method)
+            resolved = _resolve(url, method)
             if resolved is None:
                 return None
         return Call(tracker, resolved, library, method)
@@ -305,21 +214,16 @@ def _start(
 #: The gate's source (see ``dexcost.instrument._gated.InlineGate``); ``HOST`` stands for
 #: the library's host expression. Whether an outer layer owns the call is asked last:
 #: for a host nobody prices it does not matter, and a context variable read in a fresh
-#: asyncio task's context costs an unpriced aiohttp request about half a µs.
+#: asyncio task's context costs an unpriced aiohttp request about half a µs. The host
+#: cache is never stale (emptied when the prices change), so it is read as it is.
 _GATE = """\
 try:
-    _dx_p = _dx_prices[0]
-    if _dx_p.catalog is not _dx_catalogs._default_catalog or (
-        _dx_p.rates is not _dx_rates._index
-    ):
-        _dx_go = _dx_owner() is None  # the wrapper renews the cache first
-    else:
-        _dx_host = HOST
-        _dx_go = _dx_p.hosts.get(_dx_host)
-        if _dx_go is None:
-            _dx_go = _dx_p.may_price(_dx_host)
-        if _dx_go:
-            _dx_go = _dx_owner() is None
+    _dx_host = HOST
+    _dx_go = _dx_hosts.get(_dx_host)
+    if _dx_go is None:
+        _dx_go = _dx_may_price(_dx_host)
+    if _dx_go:
+        _dx_go = _dx_owner() is None
 except Exception as _dx_error:
     _dx_report("http.gate", _dx_error)
     _dx_go = _dx_owner() is None
@@ -341,9 +245,8 @@ def gate(host: str, wrapper: WrapperFn, count: int = 1, **names: Any) -> GateSpe
         _GATE.replace("HOST", host),
         {
             "_dx_owner": _owner,
-            "_dx_prices": _prices,
-            "_dx_catalogs": _catalog_state,
-            "_dx_rates": default_registry,
+            "_dx_hosts": _hosts,
+            "_dx_may_price": _may_price,
             "_dx_report": _report,
             "_dx_authority": authority,
             **names,
@@ -362,14 +265,7 @@ def _host_to_check(host: Host, instance: Any, args: tuple[Any, ...], kwargs: dic
     ``_start`` reads it again and reports)."""
     try:
         name = host(instance, args, kwargs)
-        prices = _prices[0]
-        if (
-            prices.catalog is _catalog_state._default_catalog
-            and prices.rates is default_registry._index
-            and prices.hosts.get(name) is False
-        ):
-            return _UNPRICED
-        return name
+        return _UNPRICED if _hosts.get(name) is False else name
     except Exception:
         return ""
 
