@@ -11,6 +11,7 @@ import pytest
 import yarl
 
 import dexcost
+from dexcost.adapters.http import register_domain_rate, unregister_domain_rate
 
 
 async def test_json_body_priced_when_read(server: Any, tracker: Any, events: Any) -> None:
@@ -87,6 +88,22 @@ async def test_base_url_and_unknown_host(server: Any, tracker: Any, events: Any)
     assert [(e["service_name"], e["details"]["path"]) for e in events()] == [
         ("serpapi", "/search.json")
     ]
+
+
+async def test_a_url_without_a_path_is_priced_by_its_host(
+    server: Any, tracker: Any, events: Any
+) -> None:
+    server.route("/", {})
+    register_domain_rate("api.newvendor.io", "0.01")
+    try:
+        async with dexcost.task("t"), aiohttp.ClientSession() as session:
+            for _ in range(2):  # the host learnt, then read from the cache
+                url = server.url("api.newvendor.io", "?q=1")  # a str URL: read in the gate
+                async with session.get(url) as response:
+                    await response.read()
+    finally:
+        unregister_domain_rate("api.newvendor.io")
+    assert [(e["cost_usd"], e["details"]["path"]) for e in events()] == [("0.01", "/")] * 2
 
 
 async def test_a_yarl_url_and_options_reach_the_call_unchanged(

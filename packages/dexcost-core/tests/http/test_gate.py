@@ -171,3 +171,38 @@ def test_an_error_is_reported_and_lets_the_wrapper_run(
     with billing_scope("openai"):  # owned: let alone, error or not
         assert Client().send("broken") == "sent broken"
     assert let_through == ["broken"]
+
+
+@pytest.mark.parametrize(
+    ("url", "priced"),
+    [
+        ("http://serpapi.com/search?q=1", True),
+        ("https://serpapi.com?engine=google", True),  # no path: the query stays on the host
+        ("https://serpapi.com#top", True),
+        ("http://user:secret@serpapi.com:8443/search", True),
+        ("http://cdn.example.org?x=serpapi.com", False),
+        ("http://cdn.example.org", False),
+    ],
+)
+def test_the_inline_authority_prices_the_host_however_the_url_ends(
+    hosts: dict[str, bool], url: str, priced: bool
+) -> None:
+    seen: list[str] = []
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        seen.append(args[0])
+        return wrapped(*args, **kwargs)
+
+    module = types.ModuleType(MODULE)
+    module.Client = Client  # type: ignore[attr-defined]
+    sys.modules[MODULE] = module
+    spec = _capture.gate(_capture.authority_of("{1}"), wrapper)
+    patch = _patch.wrap("test", MODULE, "Client.send", wrapper, spec)
+    assert patch is not None
+    try:
+        for _ in range(2):  # learnt, then from the cache
+            assert Client().send(url) == f"sent {url}"
+    finally:
+        _patch.unwrap(patch)
+        del sys.modules[MODULE]
+    assert seen == ([url, url] if priced else [])

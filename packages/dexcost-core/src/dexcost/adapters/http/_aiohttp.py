@@ -16,7 +16,7 @@ from dexcost.instrument._patch import GateSpec, WrapperFn
 from dexcost.instrument._proxy import ObjectProxy
 
 from ._body import BodyWatch
-from ._capture import Call, async_wrapper, authority, gate
+from ._capture import Call, async_wrapper, authority, authority_of, gate
 
 if TYPE_CHECKING:
     from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator
@@ -127,8 +127,9 @@ def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 #: The gate's host expression (see ``_capture.gate``): ``_request(self, method,
 #: str_or_url, ...)``, an absolute str URL read in place.
 _GATE_HOST = (
-    '_dx_authority({2}) if {2}.__class__ is str and {2}.startswith(("http://", "https://"))'
-    " else _dx_authority(_dx_session_url({0}, {2}))"
+    authority_of("{2}")
+    + ' if {2}.__class__ is str and {2}.startswith(("http://", "https://")) else '
+    + authority_of("_dx_session_url({0}, {2})")
 )
 
 

@@ -95,11 +95,13 @@ def _keep(cache: dict[K, V], key: K, value: V, epoch: object) -> None:
 
 
 def may_price(host: str) -> bool:
-    """Whether any catalog entry or domain rate names ``host`` (its paths and methods
-    aside); learnt into :data:`hosts`."""
+    """Whether any catalog entry or domain rate names ``host`` (a URL's authority, maybe
+    with the query or fragment of a URL without a path; its paths and methods aside);
+    learnt into :data:`hosts`."""
     epoch = _epoch[0]
     catalog = _catalog_state.get_default_catalog()
-    known = bool(catalog._index.candidates(host) or default_registry._index.candidates(host))
+    name = split_url(host)[0]
+    known = bool(catalog._index.candidates(name) or default_registry._index.candidates(name))
     _keep(hosts, host, known, epoch)
     return known
 

@@ -13,7 +13,7 @@ from typing import Any
 from dexcost.instrument._patch import GateSpec, WrapperFn
 
 from ._body import decode
-from ._capture import Call, authority, gate, sync_wrapper
+from ._capture import Call, authority, authority_of, gate, sync_wrapper
 
 __all__ = ["LIBRARY", "targets"]
 
@@ -38,7 +38,7 @@ def _host(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
 
 #: The gate's host expression (see ``_capture.gate``): ``urlopen(self, method, url, ...)``.
-_GATE_HOST = '_dx_authority({2}) if {2}.startswith(("http://", "https://")) else {0}.host'
+_GATE_HOST = authority_of("{2}") + ' if {2}.startswith(("http://", "https://")) else {0}.host'
 
 
 def _target(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
