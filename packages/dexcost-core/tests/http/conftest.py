@@ -156,6 +156,36 @@ def price() -> Any:
     return _price
 
 
+def _new_vendor(price: str) -> ServiceCatalog:
+    return ServiceCatalog(
+        {
+            "format": 1,
+            "version": "2099.01.01",
+            "updated": "2099-01-01",
+            "services": [
+                {
+                    "service": "newvendor",
+                    "name": "New Vendor",
+                    "category": "search",
+                    "hosts": ["api.newvendor.io"],
+                    "pricing": {"kind": "per_request", "price": price},
+                    "confidence": "estimated",
+                    "source": "https://newvendor.io/pricing",
+                    "price_date": "2099-01-01",
+                    "notes": "test entry",
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def new_vendor() -> Any:
+    """``new_vendor(price)``: a catalog (version 2099.01.01) of one entry, ``newvendor``,
+    which prices every call to api.newvendor.io at ``price``."""
+    return _new_vendor
+
+
 @pytest.fixture
 def events(read: Any) -> Any:
     """``events()``: the recorded external_cost events, oldest first, details decoded."""

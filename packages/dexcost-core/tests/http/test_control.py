@@ -31,7 +31,7 @@ from dexcost.adapters.http import (
     unregister_domain_rate,
     untrack_http,
 )
-from dexcost.catalog import ServiceCatalog, get_default_catalog, set_default_catalog
+from dexcost.catalog import get_default_catalog, set_default_catalog
 from dexcost.instrument._patch import installed
 
 TARGETS = [
@@ -301,32 +301,14 @@ def test_a_changed_rate_prices_the_next_call_to_the_same_url(
 
 
 def test_a_refreshed_catalog_applies_to_the_next_call(
-    server: Any, tracker: Any, events: Any
+    server: Any, tracker: Any, events: Any, new_vendor: Any
 ) -> None:
     bundled = get_default_catalog()
-    document = {
-        "format": 1,
-        "version": "2099.01.01",
-        "updated": "2099-01-01",
-        "services": [
-            {
-                "service": "newvendor",
-                "name": "New Vendor",
-                "category": "search",
-                "hosts": ["api.newvendor.io"],
-                "pricing": {"kind": "per_request", "price": "0.004"},
-                "confidence": "estimated",
-                "source": "https://newvendor.io/pricing",
-                "price_date": "2099-01-01",
-                "notes": "test entry",
-            }
-        ],
-    }
     server.route("/v1/run", {})
     try:
         with dexcost.task("t"):
             requests.post(server.url("api.newvendor.io", "/v1/run"))
-            set_default_catalog(ServiceCatalog(document))
+            set_default_catalog(new_vendor("0.004"))
             requests.post(server.url("api.newvendor.io", "/v1/run"))
     finally:
         set_default_catalog(bundled)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -43,9 +44,10 @@ class Client:
         return f"sent {url}"
 
 
-@pytest.fixture
-def let_through() -> Iterator[list[str]]:
-    """``Client.send`` under capture's gate; the URLs its wrapper was called for."""
+@contextmanager
+def _gated(host: str, **names: Any) -> Iterator[list[str]]:
+    """``Client.send`` under capture's gate reading the host with the expression ``host``;
+    the URLs its wrapper was called for."""
     seen: list[str] = []
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -55,13 +57,21 @@ def let_through() -> Iterator[list[str]]:
     module = types.ModuleType(MODULE)
     module.Client = Client  # type: ignore[attr-defined]
     sys.modules[MODULE] = module
-    spec = _capture.gate("_dx_host_of({1})", wrapper, _dx_host_of=_host_of)
+    spec = _capture.gate(host, wrapper, **names)
     patch = _patch.wrap("test", MODULE, "Client.send", wrapper, spec)
     assert patch is not None
     assert patch.gated
-    yield seen
-    _patch.unwrap(patch)
-    del sys.modules[MODULE]
+    try:
+        yield seen
+    finally:
+        _patch.unwrap(patch)
+        del sys.modules[MODULE]
+
+
+@pytest.fixture
+def let_through() -> Iterator[list[str]]:
+    with _gated("_dx_host_of({1})", _dx_host_of=_host_of) as seen:
+        yield seen
 
 
 def test_a_host_nobody_prices_is_let_alone_and_remembered(
@@ -110,29 +120,11 @@ def test_a_new_rate_reaches_a_host_learnt_as_unpriced(
 
 
 def test_a_new_catalog_reaches_a_host_learnt_as_unpriced(
-    hosts: dict[str, bool], let_through: list[str]
+    hosts: dict[str, bool], let_through: list[str], new_vendor: Any
 ) -> None:
     Client().send("http://api.newvendor.io/run")
     assert let_through == []
-    document = {
-        "format": 1,
-        "version": "2099.01.01",
-        "updated": "2099-01-01",
-        "services": [
-            {
-                "service": "newvendor",
-                "name": "New Vendor",
-                "category": "search",
-                "hosts": ["api.newvendor.io"],
-                "pricing": {"kind": "per_request", "price": "0.01"},
-                "confidence": "estimated",
-                "source": "https://newvendor.io/pricing",
-                "price_date": "2099-01-01",
-                "notes": "test entry",
-            }
-        ],
-    }
-    set_default_catalog(ServiceCatalog(document))
+    set_default_catalog(new_vendor("0.01"))
     try:
         Client().send("http://api.newvendor.io/run")
         assert let_through == ["http://api.newvendor.io/run"]
@@ -187,22 +179,7 @@ def test_an_error_is_reported_and_lets_the_wrapper_run(
 def test_the_inline_authority_prices_the_host_however_the_url_ends(
     hosts: dict[str, bool], url: str, priced: bool
 ) -> None:
-    seen: list[str] = []
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        seen.append(args[0])
-        return wrapped(*args, **kwargs)
-
-    module = types.ModuleType(MODULE)
-    module.Client = Client  # type: ignore[attr-defined]
-    sys.modules[MODULE] = module
-    spec = _capture.gate(_capture.authority_of("{1}"), wrapper)
-    patch = _patch.wrap("test", MODULE, "Client.send", wrapper, spec)
-    assert patch is not None
-    try:
+    with _gated(_capture.authority_of("{1}")) as seen:
         for _ in range(2):  # learnt, then from the cache
             assert Client().send(url) == f"sent {url}"
-    finally:
-        _patch.unwrap(patch)
-        del sys.modules[MODULE]
     assert seen == ([url, url] if priced else [])
