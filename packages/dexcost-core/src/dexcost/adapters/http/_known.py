@@ -115,7 +115,7 @@ def resolve(url: str, method: str) -> Target | None:
     except KeyError:
         pass
     epoch = _epoch[0]
-    priced = resolve_service(url, method, catalog=_catalog_state.get_default_catalog())
+    priced = resolve_service(url, method)
     target = Target(key[1], priced) if priced is not None else None
     _keep(resolved, key, target, epoch)
     return target
