@@ -80,7 +80,7 @@ class Call:
     __slots__ = ("_target", "latency_ms", "library", "method", "needs_body", "tracker")
 
     def __init__(
-        self, tracker: CostTracker, target: _known.Target, library: str, method: str
+        self, tracker: CostTracker, target: _known.PricedURL, library: str, method: str
     ) -> None:
         self.tracker = tracker
         self._target = target
@@ -244,8 +244,8 @@ def gate(host: str, wrapper: WrapperFn, count: int = 1, **names: Any) -> GateSpe
     """A gate for a library's send method (see ``dexcost.instrument._gated``): ``host``
     is an expression naming the host from the instance ``{0}`` and the method's first
     ``count`` parameters ``{1}``... (see :func:`authority_of`); it may call the functions
-    in ``names`` (named ``_dx_...``). ``wrapper`` (built with
-    ``gated=True``) runs for the calls it lets through.
+    in ``names`` (named ``_dx_...``). ``wrapper`` (built with ``gated=True``) runs for
+    the calls it lets through.
 
     It lets through every call that may be recorded: none that an outer billing layer
     owns, none to a host nobody prices (learnt here, once per host). An error is

@@ -19,16 +19,16 @@ from dexcost.catalog import _resolve as _catalog_state
 from dexcost.catalog._domain_rates import default_registry
 from dexcost.catalog._match import normalize_host, split_url, url_path
 
-__all__ = ["LIMIT", "Target", "forget", "hosts", "may_price", "resolve", "resolved"]
+__all__ = ["LIMIT", "PricedURL", "forget", "hosts", "may_price", "resolve", "resolved"]
 
-K = TypeVar("K")
-V = TypeVar("V")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 #: Entries a cache holds before it is emptied (a process calling ever new hosts or URLs).
 LIMIT = 4096
 
 
-class Target:
+class PricedURL:
     """Who prices one URL, the host and path (no query) for the details, what pricing reads."""
 
     __slots__ = (
@@ -72,7 +72,7 @@ class Target:
 hosts: dict[str, bool] = {}
 #: Who prices a call, by ``(method, url)``: the URL as the call gave it and without its
 #: query string (:func:`resolve` fills the latter). None: nobody.
-resolved: dict[tuple[str, str], Target | None] = {}
+resolved: dict[tuple[str, str], PricedURL | None] = {}
 
 # Replaced by every forget(): a learner that sees it change while it worked drops what
 # it learnt (the prices it read may be the old ones).
@@ -86,7 +86,7 @@ def forget() -> None:
     resolved.clear()
 
 
-def _keep(cache: dict[K, V], key: K, value: V, epoch: object) -> None:
+def _keep(cache: dict[_K, _V], key: _K, value: _V, epoch: object) -> None:
     if len(cache) >= LIMIT:
         cache.clear()
     cache[key] = value
@@ -106,7 +106,7 @@ def may_price(host: str) -> bool:
     return known
 
 
-def resolve(url: str, method: str) -> Target | None:
+def resolve(url: str, method: str) -> PricedURL | None:
     """:func:`~dexcost.catalog.resolve_service` for ``url``, learnt into :data:`resolved`
     without its query string."""
     key = (method, url.partition("?")[0].partition("#")[0])
@@ -116,9 +116,9 @@ def resolve(url: str, method: str) -> Target | None:
         pass
     epoch = _epoch[0]
     priced = resolve_service(url, method)
-    target = Target(key[1], priced) if priced is not None else None
-    _keep(resolved, key, target, epoch)
-    return target
+    found = PricedURL(key[1], priced) if priced is not None else None
+    _keep(resolved, key, found, epoch)
+    return found
 
 
 _catalog_state.on_pricing_change(forget)
